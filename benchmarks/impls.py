@@ -1,0 +1,136 @@
+"""One calling convention for the three implementations under comparison.
+
+* ``ours``  - ``wave_executor`` as importable by the running interpreter (the repo's package);
+* ``seed``  - ``wave_executor`` 0.3.0 from PyPI, importable only inside ``.venv-seed``;
+* ``floor`` - :func:`floor.run_floor`, the minimal asyncio scheduler in this folder.
+
+Both libraries are imported lazily and only for their own ``--impl``, so that a process that
+measures the floor never pays for importing a library, and the seed's interpreter never
+tries to import the repo's code (nor the other way round: see :func:`load_library`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from floor import run_floor
+
+IMPLS = ("ours", "seed", "floor")
+SEED_VERSION = "0.3.0"
+BENCH_DIR = Path(__file__).resolve().parent
+SEED_PYTHON = BENCH_DIR / ".venv-seed" / "bin" / "python"
+
+Body = Callable[[str, Any], Awaitable[Any]]
+Runner = Callable[[Mapping[str, Any], Mapping[str, Any], Body], Awaitable[Any]]
+
+
+def interpreter_for(impl: str, ours_python: str = sys.executable) -> str:
+    """Interpreter that must run ``impl``: the seed's own venv, else the caller's choice."""
+    if impl == "seed":
+        if not SEED_PYTHON.exists():
+            raise FileNotFoundError(
+                f"{SEED_PYTHON} is missing; run benchmarks/setup_seed_venv.sh first"
+            )
+        return str(SEED_PYTHON)
+    return ours_python
+
+
+def load_library(impl: str) -> ModuleType:
+    """Import ``wave_executor`` and check that it is the one ``impl`` names.
+
+    A wrong interpreter would silently benchmark the other library, so this refuses it.
+    """
+    module = importlib.import_module("wave_executor")
+    version = library_version(module)
+    if impl == "seed" and version != SEED_VERSION:
+        raise RuntimeError(f"--impl seed expects wave-executor {SEED_VERSION}, got {version}")
+    if impl == "ours" and version == SEED_VERSION:
+        raise RuntimeError(f"--impl ours imported the PyPI {SEED_VERSION} release instead")
+    return module
+
+
+def library_version(module: ModuleType) -> str:
+    """``__version__`` if the package has one, else its installed distribution's version."""
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    from importlib import metadata
+
+    try:
+        return metadata.version("wave-executor")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def make_config(module: ModuleType, overrides: Mapping[str, Any]) -> tuple[Any, list[str]]:
+    """Build a ``WaveConfig`` from ``overrides``, dropping keys this version does not know.
+
+    Returns the config and the dropped keys, which the caller reports instead of hiding.
+    """
+    config_cls = module.WaveConfig
+    if dataclasses.is_dataclass(config_cls):
+        known = {f.name for f in dataclasses.fields(config_cls)}
+    else:
+        known = set(inspect.signature(config_cls).parameters)
+    kept = {k: v for k, v in overrides.items() if k in known}
+    return config_cls(**kept), sorted(set(overrides) - known)
+
+
+def accepts_priority_costs(module: ModuleType) -> bool:
+    """Whether ``DAGExecutor.execute`` takes the ``priority_costs`` keyword (ours may)."""
+    params = inspect.signature(module.DAGExecutor.execute).parameters
+    return "priority_costs" in params
+
+
+def make_runner(
+    impl: str,
+    config_overrides: Mapping[str, Any],
+    *,
+    priority_costs: Mapping[str, float] | None = None,
+) -> tuple[Runner, dict[str, Any]]:
+    """Return ``run(tasks, deps, body)`` for ``impl`` plus facts worth printing with results.
+
+    The executor is constructed here, outside any timed region. ``config_overrides`` must hold
+    ``max_parallel_per_wave``; for the floor only that cap is used.
+    """
+    cap = int(config_overrides["max_parallel_per_wave"])
+    if impl == "floor":
+
+        async def run_floor_impl(tasks: Mapping[str, Any], deps: Mapping[str, Any], body: Body) -> Any:
+            return await run_floor(tasks, deps, body, cap)
+
+        return run_floor_impl, {"impl": "floor", "version": "-"}
+    if impl not in IMPLS:
+        raise ValueError(f"unknown impl {impl!r}; known: {', '.join(IMPLS)}")
+    module = load_library(impl)
+    config, dropped = make_config(module, config_overrides)
+    executor = module.DAGExecutor(config=config)
+    extra: dict[str, Any] = {}
+    if priority_costs is not None:
+        extra["priority_costs"] = priority_costs
+
+    async def run_library(tasks: Mapping[str, Any], deps: Mapping[str, Any], body: Body) -> Any:
+        return await executor.execute(tasks, deps, body, **extra)
+
+    info = {
+        "impl": impl,
+        "version": library_version(module),
+        "module_path": os.path.dirname(module.__file__ or ""),
+        "config_dropped": dropped,
+    }
+    return run_library, info
+
+
+def count_successes(impl: str, result: Any) -> int:
+    """Tasks that finished successfully, read the way each implementation reports it."""
+    if impl == "floor":
+        return sum(1 for v in result.values() if not isinstance(v, BaseException))
+    return int(result.total_successful)

@@ -1,0 +1,54 @@
+"""wave-executor: dependency-aware async task scheduling.
+
+Each task starts the moment its own dependencies have succeeded; when more
+tasks are ready than slots, the one on the longest remaining chain goes
+first. See the README for a tour.
+"""
+
+from __future__ import annotations
+
+from wave_executor._core.breaker import CircuitBreaker, CircuitState
+from wave_executor._core.config import AggregationStrategy, WaveConfig
+from wave_executor._core.records import (
+    DAGExecutionResult,
+    EscalationReport,
+    TaskResult,
+    WaveSignal,
+)
+from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.status import TaskStatus
+from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult
+from wave_executor._runtime.executor import DAGExecutor
+from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._version import __version__
+from wave_executor.errors import (
+    CircuitBreakerOpenError,
+    GraphError,
+    UnknownDependencyError,
+    WaveCircularDependencyError,
+    WaveExecutorError,
+)
+
+__all__ = [
+    "AdaptiveSemaphore",
+    "AggregationStrategy",
+    "CircuitBreaker",
+    "CircuitBreakerOpenError",
+    "CircuitState",
+    "DAGExecutionResult",
+    "DAGExecutor",
+    "EscalationReport",
+    "ExecutionContext",
+    "GraphError",
+    "RetryPolicy",
+    "TaskResult",
+    "TaskStatus",
+    "UnknownDependencyError",
+    "WaveCircularDependencyError",
+    "WaveConfig",
+    "WaveDefinition",
+    "WaveExecutorError",
+    "WaveResult",
+    "WaveSignal",
+    "__version__",
+]

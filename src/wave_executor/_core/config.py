@@ -1,0 +1,90 @@
+"""``WaveConfig``: every 0.3.0 field with its default, plus a few of our own.
+
+Validated on construction so that a bad value fails where it was written,
+not deep inside a run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+from wave_executor._core.retry import RetryPolicy
+
+__all__ = ["AggregationStrategy", "WaveConfig"]
+
+
+class AggregationStrategy(Enum):
+    """How level mode merges the outputs of one wave (0.3.0 names and values)."""
+
+    SEMANTIC_MERGE = "semantic_merge"
+    APPEND = "append"
+    DEEP_MERGE = "deep_merge"
+    FIRST = "first"
+    LAST = "last"
+
+
+@dataclass
+class WaveConfig:
+    """Execution settings. The first 21 fields are 0.3.0's, in 0.3.0's order.
+
+    ``retry_policy``, when given, replaces ``max_retries`` and
+    ``retry_backoff_factor`` with a full ``RetryPolicy`` (base delay, cap,
+    jitter, retry of timeouts).
+    """
+
+    max_parallel_per_wave: int = 10
+    inter_wave_delay_ms: int = 0
+    default_task_timeout: float = 120.0
+    per_wave_timeout: float = 300.0
+    total_execution_timeout: float = 3600.0
+    allow_partial_success: bool = True
+    min_success_rate: float = 0.7
+    max_retries: int = 3
+    retry_backoff_factor: float = 2.0
+    aggregation_strategy: AggregationStrategy = AggregationStrategy.SEMANTIC_MERGE
+    emit_events: bool = True
+    stop_on_first_error: bool = False
+    adaptive_batch_window: bool = True
+    min_parallel: int = 2
+    saturation_threshold: int = 20
+    circuit_breaker_enabled: bool = True
+    circuit_failure_threshold: int = 5
+    circuit_success_threshold: int = 2
+    circuit_recovery_timeout: float = 60.0
+    specialist_budgets: dict[str, int] = field(default_factory=dict)
+    default_specialist_budget: int = 10
+    retry_policy: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_parallel_per_wave < 1:
+            raise ValueError(
+                f"max_parallel_per_wave must be >= 1, got {self.max_parallel_per_wave}"
+            )
+        for name in ("default_task_timeout", "total_execution_timeout", "per_wave_timeout"):
+            value = getattr(self, name)
+            if not value > 0:  # also rejects NaN; math.inf means no limit
+                raise ValueError(f"{name} must be > 0 (math.inf for no limit), got {value!r}")
+        if not 0.0 <= self.min_success_rate <= 1.0:
+            raise ValueError(f"min_success_rate must be in [0, 1], got {self.min_success_rate}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not self.retry_backoff_factor >= 0:
+            raise ValueError(
+                f"retry_backoff_factor must be >= 0, got {self.retry_backoff_factor!r}"
+            )
+        if self.min_parallel < 1:
+            raise ValueError(f"min_parallel must be >= 1, got {self.min_parallel}")
+        if self.inter_wave_delay_ms < 0:
+            raise ValueError(f"inter_wave_delay_ms must be >= 0, got {self.inter_wave_delay_ms}")
+
+    def effective_retry_policy(self) -> RetryPolicy:
+        """The policy in force: ``retry_policy`` or one built from the 0.3.0 fields."""
+        if self.retry_policy is not None:
+            return self.retry_policy
+        return RetryPolicy(max_retries=self.max_retries, backoff_factor=self.retry_backoff_factor)
+
+    @property
+    def has_total_timeout(self) -> bool:
+        return not math.isinf(self.total_execution_timeout)

@@ -1,0 +1,53 @@
+"""Longest weighted path through a finished run (the critical path)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+__all__ = ["longest_path"]
+
+
+def longest_path(
+    durations: Mapping[Hashable, float], dependencies: Mapping[Hashable, Iterable[Hashable]]
+) -> list[Any]:
+    """The chain with the largest summed duration, root first.
+
+    Dependencies on ids missing from ``durations`` are ignored, so a partial
+    result still has a path. Iterative (Kahn order), so depth is unbounded.
+    Ties go to the chain found first.
+    """
+    preds: dict[Hashable, list[Hashable]] = {}
+    succs: dict[Hashable, list[Hashable]] = {}
+    waiting: dict[Hashable, int] = dict.fromkeys(durations, 0)
+    for task, deps in dependencies.items():
+        if task not in durations:
+            continue
+        known = [d for d in dict.fromkeys(deps) if d in durations]
+        preds[task] = known
+        waiting[task] = len(known)
+        for d in known:
+            succs.setdefault(d, []).append(task)
+    order = [t for t, w in waiting.items() if w == 0]
+    best: dict[Hashable, float] = {}
+    via: dict[Hashable, Hashable | None] = {}
+    head = 0
+    while head < len(order):
+        t = order[head]
+        head += 1
+        parent = max(preds.get(t, ()), key=best.__getitem__, default=None)
+        best[t] = durations[t] + (best[parent] if parent is not None else 0.0)
+        via[t] = parent
+        for s in succs.get(t, ()):
+            waiting[s] -= 1
+            if waiting[s] == 0:
+                order.append(s)
+    if not best:
+        return []
+    end: Hashable | None = max(best, key=best.__getitem__)
+    path: list[Any] = []
+    while end is not None:
+        path.append(end)
+        end = via[end]
+    path.reverse()
+    return path

@@ -1,0 +1,135 @@
+"""The per-run frontier: which tasks are ready, and what follows an outcome.
+
+Modelled on ``graphlib.TopologicalSorter``'s prepare / get_ready / done
+protocol, with priorities and failure propagation added. Pure: no asyncio,
+no clocks. Every state change goes through the status transition table.
+Costs are O(1) amortised per edge plus O(log ready) per heap operation.
+"""
+
+from __future__ import annotations
+
+from array import array
+from heapq import heapify, heappop, heappush
+
+from wave_executor._core.graph import Graph
+from wave_executor._core.status import TaskStatus, check_transition, code_of, status_of
+
+__all__ = ["Plan"]
+
+_PENDING = code_of(TaskStatus.PENDING)
+_READY = code_of(TaskStatus.READY)
+_RUNNING = code_of(TaskStatus.RUNNING)
+_BACKOFF = code_of(TaskStatus.BACKOFF)
+_SUCCESS = code_of(TaskStatus.SUCCESS)
+_SKIPPED = code_of(TaskStatus.SKIPPED)
+_FIRST_TERMINAL = _SUCCESS  # codes from here on are terminal (see TaskStatus)
+
+
+class Plan:
+    """Mutable scheduling state of one execution over an immutable ``Graph``."""
+
+    __slots__ = ("_graph", "_n", "_ready", "_state", "_waiting", "unfinished")
+
+    def __init__(self, graph: Graph) -> None:
+        self._graph = graph
+        n = self._n = len(graph)
+        self._waiting = array("q", graph.indegree)
+        self._state = bytearray(n)  # every task starts PENDING (code 0)
+        priority = graph.priority
+        ready = [priority[i] for i in range(n) if not graph.indegree[i]]
+        for key in ready:
+            self._state[key % n] = _READY
+        heapify(ready)
+        self._ready = ready
+        #: Tasks not yet in a terminal status.
+        self.unfinished = n
+
+    # -- queries -------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.unfinished == 0
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    def status(self, i: int) -> TaskStatus:
+        return status_of(self._state[i])
+
+    def is_terminal(self, i: int) -> bool:
+        return self._state[i] >= _FIRST_TERMINAL
+
+    # -- transitions ---------------------------------------------------------
+
+    def _move(self, i: int, dst: int) -> None:
+        check_transition(self._state[i], dst)
+        self._state[i] = dst
+
+    def take(self) -> int | None:
+        """The ready task with the highest priority, now RUNNING; None if none is ready."""
+        if not self._ready:
+            return None
+        i = heappop(self._ready) % self._n
+        self._move(i, _RUNNING)
+        return i
+
+    def succeed(self, i: int) -> int:
+        """Record a success; return how many tasks became ready because of it."""
+        self._move(i, _SUCCESS)
+        self.unfinished -= 1
+        graph = self._graph
+        successors = graph.successors
+        waiting = self._waiting
+        released = 0
+        for k in range(graph.offsets[i], graph.offsets[i + 1]):
+            s = successors[k]
+            left = waiting[s] - 1
+            waiting[s] = left
+            if not left and self._state[s] == _PENDING:
+                self._move(s, _READY)
+                heappush(self._ready, graph.priority[s])
+                released += 1
+        return released
+
+    def fail(self, i: int, status: TaskStatus) -> list[tuple[int, int]]:
+        """Record a final failure; skip every pending descendant.
+
+        Returns ``(skipped_task, upstream_that_caused_it)`` pairs in discovery
+        order. Iterative, so graph depth is unbounded.
+        """
+        self._move(i, code_of(status))
+        self.unfinished -= 1
+        graph = self._graph
+        offsets, successors, state = graph.offsets, graph.successors, self._state
+        skipped: list[tuple[int, int]] = []
+        stack = [i]
+        while stack:
+            u = stack.pop()
+            for k in range(offsets[u], offsets[u + 1]):
+                s = successors[k]
+                if state[s] == _PENDING:
+                    self._move(s, _SKIPPED)
+                    skipped.append((s, u))
+                    stack.append(s)
+        self.unfinished -= len(skipped)
+        return skipped
+
+    def back_off(self, i: int) -> None:
+        """A failed attempt will be retried later: the task leaves the running set."""
+        self._move(i, _BACKOFF)
+
+    def retry(self, i: int) -> None:
+        """The backoff delay is over: the task is ready again, at its old priority."""
+        self._move(i, _READY)
+        heappush(self._ready, self._graph.priority[i])
+
+    def abort(self, status: TaskStatus) -> list[int]:
+        """End every unfinished task with ``status`` (run stopped or timed out)."""
+        dst = code_of(status)
+        ended = [i for i in range(self._n) if self._state[i] < _FIRST_TERMINAL]
+        for i in ended:
+            self._move(i, dst)
+        self._ready.clear()
+        self.unfinished -= len(ended)
+        return ended

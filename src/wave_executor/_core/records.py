@@ -1,0 +1,202 @@
+"""Result records: what a run tells its caller (0.3.0 shapes, JSON-ready).
+
+Wall-clock datetimes here are for display; every duration was measured on
+a monotonic clock by the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wave_executor._core.critical_path import longest_path
+from wave_executor._core.status import TaskStatus
+
+__all__ = [
+    "DAGExecutionResult",
+    "EscalationReport",
+    "TaskResult",
+    "WaveSignal",
+    "utc_now",
+]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """The outcome of one task. ``status`` compares equal to 0.3.0's strings."""
+
+    task_id: Any
+    wave_id: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    retry_count: int = 0
+    started_at: datetime = field(default_factory=utc_now)
+    completed_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "wave_id": self.wave_id,
+            "status": str(self.status),
+            "output": self.output,
+            "error": self.error,
+            "duration_ms": round(self.duration_ms, 2),
+            "retry_count": self.retry_count,
+            "started_at": _iso(self.started_at),
+            "completed_at": _iso(self.completed_at),
+        }
+
+
+@dataclass(slots=True)
+class EscalationReport:
+    """Why a task gave up, for a human (or an agent) deciding what to do next."""
+
+    task_id: Any
+    execution_id: str
+    attempt_count: int
+    failure_history: list[str]
+    root_cause: str
+    resolution_options: list[str]
+    circuit_state: str
+    escalated_at: datetime = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "execution_id": self.execution_id,
+            "attempt_count": self.attempt_count,
+            "failure_history": list(self.failure_history),
+            "root_cause": self.root_cause,
+            "resolution_options": list(self.resolution_options),
+            "circuit_state": self.circuit_state,
+            "escalated_at": _iso(self.escalated_at),
+        }
+
+
+@dataclass
+class DAGExecutionResult:
+    """Everything one ``DAGExecutor.execute()`` produced.
+
+    ``succeeded`` applies the run's success policy: every task succeeded, or,
+    with ``allow_partial_success``, at least ``min_success_rate`` of *all*
+    tasks did (skipped and cancelled tasks count as not successful).
+    ``stopped_reason`` says why a run ended early: ``"stop_on_first_error"``
+    or ``"total_timeout"`` (None when it ran to the end).
+    """
+
+    execution_id: str
+    task_results: dict[Any, TaskResult]
+    started_at: datetime
+    completed_at: datetime | None = None
+    allow_partial_success: bool = True
+    min_success_rate: float = 0.7
+    stopped_reason: str | None = None
+    duration_s: float | None = None
+
+    def _count(self, status: TaskStatus) -> int:
+        return sum(1 for r in self.task_results.values() if r.status == status)
+
+    @property
+    def total_tasks(self) -> int:
+        return len(self.task_results)
+
+    @property
+    def total_successful(self) -> int:
+        return self._count(TaskStatus.SUCCESS)
+
+    @property
+    def total_failed(self) -> int:
+        return self._count(TaskStatus.FAILED)
+
+    @property
+    def total_skipped(self) -> int:
+        return self._count(TaskStatus.SKIPPED)
+
+    @property
+    def total_timeout(self) -> int:
+        return self._count(TaskStatus.TIMEOUT)
+
+    @property
+    def total_cancelled(self) -> int:
+        return self._count(TaskStatus.CANCELLED)
+
+    @property
+    def cancelled(self) -> list[Any]:
+        """Ids of the tasks that were cancelled because the run stopped early."""
+        return [t for t, r in self.task_results.items() if r.status == TaskStatus.CANCELLED]
+
+    @property
+    def overall_success_rate(self) -> float:
+        """Successes over tasks that were not skipped (0.3.0's definition); 0.0 if none."""
+        attempted = self.total_tasks - self.total_skipped
+        return self.total_successful / attempted if attempted else 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        """Did the run meet its success policy? (See the class docstring.)"""
+        total = self.total_tasks
+        if total == 0:
+            return True
+        ok = self.total_successful
+        if ok == total:
+            return True
+        return self.allow_partial_success and ok / total >= self.min_success_rate
+
+    @property
+    def duration_ms(self) -> float:
+        if self.duration_s is not None:
+            return self.duration_s * 1000.0
+        if self.completed_at is None:
+            return 0.0
+        return (self.completed_at - self.started_at).total_seconds() * 1000.0
+
+    def get_critical_path(
+        self, dependencies: Mapping[Hashable, Iterable[Hashable]] | None = None
+    ) -> list[Any]:
+        """The dependency chain with the longest summed duration, root first."""
+        durations = {t: r.duration_ms for t, r in self.task_results.items()}
+        return longest_path(durations, dependencies or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "execution_id": self.execution_id,
+            "total_tasks": self.total_tasks,
+            "total_successful": self.total_successful,
+            "total_failed": self.total_failed,
+            "total_skipped": self.total_skipped,
+            "total_timeout": self.total_timeout,
+            "total_cancelled": self.total_cancelled,
+            "overall_success_rate": self.overall_success_rate,
+            "succeeded": self.succeeded,
+            "stopped_reason": self.stopped_reason,
+            "duration_ms": round(self.duration_ms, 2),
+            "started_at": _iso(self.started_at),
+            "completed_at": _iso(self.completed_at),
+            "task_results": {str(t): r.to_dict() for t, r in self.task_results.items()},
+        }
+
+
+@dataclass
+class WaveSignal:
+    """A signal about a wave's state (kept for 0.3.0 imports)."""
+
+    signal_type: str
+    wave_id: str
+    data: dict[str, Any]
+    timestamp: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.timestamp is None:
+            self.timestamp = utc_now()

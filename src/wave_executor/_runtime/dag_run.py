@@ -1,0 +1,460 @@
+"""One DAG execution: a pool of worker coroutines driving a ``Plan``.
+
+Nothing is created per task up front. At most ``cap`` worker coroutines
+exist; each takes the highest-priority ready task from the plan, runs one
+attempt, records the outcome, and loops; a worker with nothing to take
+exits. Retries leave the pool during their backoff (a timer puts the task
+back into the plan) so a waiting retry never holds a slot. Everything runs
+inside one ``TaskGroup``; the total timeout, ``stop_on_first_error`` and a
+cancelled caller all unwind it, and the result says what was left unfinished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from wave_executor._core.breaker import CircuitBreaker
+from wave_executor._core.escalation import AttemptFailure, diagnose
+from wave_executor._core.graph import Graph
+from wave_executor._core.plan import Plan
+from wave_executor._core.records import DAGExecutionResult, EscalationReport, TaskResult
+from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.status import TaskStatus
+from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
+from wave_executor._runtime.events import RunEvents
+from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor.errors import CircuitBreakerOpenError
+
+__all__ = ["BreakerSettings", "DagRun", "RunSettings"]
+
+_YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    failure_threshold: int
+    success_threshold: int
+    recovery_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What one run needs to know, resolved from ``WaveConfig`` and arguments."""
+
+    cap: int
+    attempt_timeout: float
+    total_timeout: float
+    retry: RetryPolicy
+    stop_on_first_error: bool
+    allow_partial_success: bool
+    min_success_rate: float
+    inject_dep_outputs: bool
+    breakers: BreakerSettings | None
+
+
+class _StopRun(Exception):
+    """Raised inside the task group to stop the run after a final failure."""
+
+
+class _Retrying:
+    """Book-keeping of a task that has failed at least once (rare, so not per task)."""
+
+    __slots__ = ("failures", "first_start", "timer")
+
+    def __init__(self, first_start: float) -> None:
+        self.first_start = first_start
+        self.failures: list[AttemptFailure] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class DagRun:
+    """Runs one validated graph to completion; use once."""
+
+    def __init__(
+        self,
+        *,
+        graph: Graph,
+        specs: Mapping[Hashable, Any],
+        dependencies: Mapping[Hashable, Iterable[Hashable]],
+        body: TaskBody,
+        settings: RunSettings,
+        events: RunEvents,
+        execution_id: str,
+        shared_breakers: dict[Hashable, CircuitBreaker],
+        specialist: AdaptiveSemaphore | None = None,
+    ) -> None:
+        self._graph = graph
+        self._ids = graph.ids
+        self._specs = specs
+        self._dependencies = dependencies
+        self._body = body
+        self._settings = settings
+        self._events = events
+        self._execution_id = execution_id
+        self._shared_breakers = shared_breakers
+        self.task_breakers: dict[Hashable, CircuitBreaker] = {}
+        self._specialist = specialist
+        self._plan = Plan(graph)
+        self._results: list[TaskResult | None] = [None] * len(graph)
+        self._retrying: dict[int, _Retrying] = {}
+        self._running: dict[int, float] = {}  # task -> start of its current attempt
+        self._workers = 0
+        self._group: asyncio.TaskGroup | None = None
+        self._finished: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._mono0 = self._loop.time()
+        self._wall0 = datetime.now(UTC).timestamp()
+        self._rng = random.Random()
+
+    # -- the run -------------------------------------------------------------
+
+    async def run(self) -> DAGExecutionResult:
+        settings = self._settings
+        started = self._loop.time()
+        started_at = self._wall(started)
+        self._events.emit("EXECUTION_STARTED", None, total_tasks=len(self._graph))
+        stopped: str | None = None
+        self._finished = self._loop.create_future()
+        if self._plan.done:
+            self._finished.set_result(None)
+        total = settings.total_timeout
+        try:
+            async with asyncio.timeout(None if total == math.inf else total):
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        self._group = group
+                        self._spawn(reserved=0)
+                        await self._finished
+                except* _StopRun:
+                    stopped = "stop_on_first_error"
+        except TimeoutError:
+            stopped = "total_timeout"
+        finally:
+            self._group = None
+            self._cancel_backoff_timers()
+        if stopped is not None:
+            self._end_unfinished(stopped)
+        finished = self._loop.time()
+        result = DAGExecutionResult(
+            execution_id=self._execution_id,
+            task_results={self._ids[i]: r for i, r in enumerate(self._results) if r is not None},
+            started_at=started_at,
+            completed_at=self._wall(finished),
+            allow_partial_success=settings.allow_partial_success,
+            min_success_rate=settings.min_success_rate,
+            stopped_reason=stopped,
+            duration_s=finished - started,
+        )
+        if self._events.active:
+            self._events.emit(
+                "EXECUTION_COMPLETED",
+                None,
+                total_tasks=result.total_tasks,
+                total_successful=result.total_successful,
+                total_failed=result.total_failed,
+                total_skipped=result.total_skipped,
+                total_timeout=result.total_timeout,
+                total_cancelled=result.total_cancelled,
+                duration_ms=round(result.duration_ms, 3),
+                stopped_reason=stopped,
+            )
+        return result
+
+    def _spawn(self, reserved: int) -> None:
+        """Start workers for ready tasks that no live worker will pick up."""
+        group = self._group
+        if group is None:
+            return
+        want = min(self._settings.cap - self._workers, self._plan.ready_count - reserved)
+        for _ in range(want):
+            self._workers += 1
+            group.create_task(self._worker())
+
+    async def _worker(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watchdog = Watchdog(self._loop, task)
+        plan = self._plan
+        done = 0
+        try:
+            while (i := plan.take()) is not None:
+                await self._run_task(i, watchdog)
+                done += 1
+                if not done % _YIELD_EVERY:
+                    await asyncio.sleep(0)
+        finally:
+            watchdog.close()
+            self._workers -= 1
+
+    async def _run_task(self, i: int, watchdog: Watchdog) -> None:
+        task_id = self._ids[i]
+        spec = self._spec_for(i, task_id)
+        now = self._loop.time()
+        retrying = self._retrying.get(i)
+        if retrying is None and self._events.active:
+            self._events.emit("TASK_STARTED", task_id)
+        breaker = self._breaker(spec, task_id, create=False)
+        if breaker is not None and not breaker.allow_request(now):
+            error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
+            self._record_failure(i, task_id, now, error, breaker, circuit_open=True)
+            return
+        self._running[i] = now
+        specialist = self._specialist
+        try:
+            if specialist is not None:
+                await specialist.acquire()
+                now = self._loop.time()
+            try:
+                output = await run_attempt(
+                    self._body, task_id, spec, watchdog, self._settings.attempt_timeout, now
+                )
+            finally:
+                if specialist is not None:
+                    specialist.release_nowait()
+        except Exception as exc:
+            del self._running[i]
+            if breaker is None:
+                breaker = self._breaker(spec, task_id, create=True)
+            self._record_failure(i, task_id, now, exc, breaker, circuit_open=False)
+            return
+        except BaseException:
+            if breaker is not None:
+                breaker.release_probe()
+            raise
+        del self._running[i]
+        if breaker is not None:
+            breaker.record_success()
+        self._record_success(i, task_id, now, output, retrying)
+
+    # -- outcomes ------------------------------------------------------------
+
+    def _record_success(
+        self, i: int, task_id: Hashable, now: float, output: Any, retrying: _Retrying | None
+    ) -> None:
+        end = self._loop.time()
+        first = now if retrying is None else retrying.first_start
+        retries = 0
+        if retrying is not None:
+            retries = len(retrying.failures)
+            del self._retrying[i]
+        result = TaskResult(
+            task_id, "dag", TaskStatus.SUCCESS, output, None,
+            (end - first) * 1000.0, retries, self._wall(first), self._wall(end),
+        )  # fmt: skip
+        self._results[i] = result
+        plan = self._plan
+        plan.succeed(i)
+        if self._events.active:
+            self._events.emit(
+                "TASK_COMPLETED", task_id, status="success", duration_ms=result.duration_ms
+            )
+        if plan.done:
+            self._finish()
+        else:
+            self._spawn(reserved=1)
+
+    def _record_failure(
+        self,
+        i: int,
+        task_id: Hashable,
+        started: float,
+        exc: BaseException,
+        breaker: CircuitBreaker | None,
+        circuit_open: bool,
+    ) -> None:
+        now = self._loop.time()
+        timed_out = isinstance(exc, AttemptTimeout)
+        message = str(exc) or type(exc).__name__
+        retrying = self._retrying.get(i)
+        if retrying is None:
+            retrying = self._retrying[i] = _Retrying(started)
+        retrying.failures.append(AttemptFailure(message, timed_out, circuit_open))
+        if breaker is not None and not circuit_open:
+            breaker.record_failure(now)
+        attempt = len(retrying.failures)
+        policy = self._settings.retry
+        if not circuit_open and policy.should_retry(attempt, timed_out):
+            self._schedule_retry(i, task_id, attempt, message, policy)
+            return
+        self._give_up(i, task_id, retrying, breaker, timed_out, now)
+
+    def _schedule_retry(
+        self, i: int, task_id: Hashable, attempt: int, error: str, policy: RetryPolicy
+    ) -> None:
+        delay = policy.delay(attempt, self._rng.random())
+        self._plan.back_off(i)
+        if self._events.active:
+            self._events.emit(
+                "TASK_RETRYING", task_id, attempt=attempt, delay_s=delay, error=error
+            )
+        if delay <= 0:
+            self._retry_due(i)
+        else:
+            self._retrying[i].timer = self._loop.call_at(
+                self._loop.time() + delay, self._retry_due, i
+            )
+
+    def _retry_due(self, i: int) -> None:
+        retrying = self._retrying.get(i)
+        if retrying is not None:
+            retrying.timer = None
+        self._plan.retry(i)
+        self._spawn(reserved=0)
+
+    def _give_up(
+        self,
+        i: int,
+        task_id: Hashable,
+        retrying: _Retrying,
+        breaker: CircuitBreaker | None,
+        timed_out: bool,
+        now: float,
+    ) -> None:
+        del self._retrying[i]
+        failures = retrying.failures
+        root_cause, options = diagnose(failures)
+        if self._settings.breakers is None:
+            circuit_state = "disabled"
+        else:
+            circuit_state = "closed" if breaker is None else breaker.state.value
+        report = EscalationReport(
+            task_id=task_id,
+            execution_id=self._execution_id,
+            attempt_count=len(failures),
+            failure_history=[f.message for f in failures],
+            root_cause=root_cause,
+            resolution_options=options,
+            circuit_state=circuit_state,
+            escalated_at=self._wall(now),
+        )
+        status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
+        error = failures[-1].message
+        self._results[i] = TaskResult(
+            task_id, "dag", status, {"escalation": report.to_dict()}, error,
+            (now - retrying.first_start) * 1000.0, len(failures) - 1,
+            self._wall(retrying.first_start), self._wall(now),
+        )  # fmt: skip
+        skipped = self._plan.fail(i, status)
+        events = self._events
+        if events.active:
+            events.emit("TASK_FAILED", task_id, status=status.value, error=error)
+            events.emit("TASK_ESCALATED", task_id, escalation=report.to_dict())
+        self._skip(skipped, task_id, now)
+        if self._settings.stop_on_first_error:
+            raise _StopRun
+        if self._plan.done:
+            self._finish()
+
+    def _skip(self, skipped: list[tuple[int, int]], root: Hashable, now: float) -> None:
+        ids = self._ids
+        wall = self._wall(now)
+        for s, _via in skipped:
+            task_id = ids[s]
+            failed_deps = self._unsuccessful_deps(task_id)
+            error = f"skipped: dependencies did not succeed: {failed_deps!r}"
+            if failed_deps != [root]:
+                error += f" (root failure: {root!r})"
+            self._results[s] = TaskResult(
+                task_id, "dag", TaskStatus.SKIPPED, None, error, 0.0, 0, wall, wall
+            )
+            if self._events.active:
+                self._events.emit("TASK_SKIPPED", task_id, failed_deps=failed_deps)
+
+    def _unsuccessful_deps(self, task_id: Hashable) -> list[Any]:
+        index, plan = self._graph.index, self._plan
+        return [
+            d
+            for d in self._dependencies.get(task_id, ())
+            if plan.is_terminal(index[d]) and plan.status(index[d]) != TaskStatus.SUCCESS
+        ]
+
+    def _finish(self) -> None:
+        finished = self._finished
+        if finished is not None and not finished.done():
+            finished.set_result(None)
+
+    # -- early end -----------------------------------------------------------
+
+    def _cancel_backoff_timers(self) -> None:
+        for retrying in self._retrying.values():
+            if retrying.timer is not None:
+                retrying.timer.cancel()
+                retrying.timer = None
+
+    def _end_unfinished(self, reason: str) -> None:
+        """Give every task that did not finish a result and a closing event."""
+        status = TaskStatus.TIMEOUT if reason == "total_timeout" else TaskStatus.CANCELLED
+        if reason == "total_timeout":
+            error = f"total execution timeout ({self._settings.total_timeout:g}s) reached"
+        else:
+            error = "cancelled: the run stopped after a task failed (stop_on_first_error)"
+        now = self._loop.time()
+        for i in self._plan.abort(status):
+            task_id = self._ids[i]
+            retrying = self._retrying.pop(i, None)
+            start = self._running.pop(i, None)
+            if retrying is not None:
+                start = retrying.first_start
+            was_started = start is not None
+            first = now if start is None else start
+            self._results[i] = TaskResult(
+                task_id, "dag", status, None, error, (now - first) * 1000.0,
+                0 if retrying is None else len(retrying.failures),
+                self._wall(first), self._wall(now),
+            )  # fmt: skip
+            if self._events.active:
+                self._events.emit(
+                    "TASK_FAILED", task_id, status=status.value, error=error, started=was_started
+                )
+
+    # -- helpers -------------------------------------------------------------
+
+    def _wall(self, t: float) -> datetime:
+        return datetime.fromtimestamp(self._wall0 + (t - self._mono0), UTC)
+
+    def _spec_for(self, i: int, task_id: Hashable) -> Any:
+        spec = self._specs[task_id]
+        if not self._settings.inject_dep_outputs:
+            return spec
+        results, index = self._results, self._graph.index
+        outputs = {}
+        for d in self._dependencies.get(task_id, ()):
+            r = results[index[d]]
+            if r is not None:
+                outputs[d] = r.output
+        if isinstance(spec, dict):
+            return {**spec, "_dep_outputs": outputs}
+        return {"spec": spec, "_dep_outputs": outputs}
+
+    def _breaker(self, spec: Any, task_id: Hashable, create: bool) -> CircuitBreaker | None:
+        """The breaker guarding this task, created on its first failure.
+
+        Breakers named by ``spec["circuit_key"]`` are shared by every run of
+        the executor; breakers keyed by task id live only for this run (0.3.0
+        kept them forever, so a healthy function could fail fast in a later run).
+        """
+        settings = self._settings.breakers
+        if settings is None:
+            return None
+        key: Hashable
+        if isinstance(spec, dict) and "circuit_key" in spec:
+            key, registry = spec["circuit_key"], self._shared_breakers
+        else:
+            key, registry = task_id, self.task_breakers
+        breaker = registry.get(key)
+        if breaker is None and create:
+            breaker = registry[key] = CircuitBreaker(
+                key,
+                settings.failure_threshold,
+                settings.success_threshold,
+                settings.recovery_timeout,
+                clock=self._loop.time,
+            )
+        return breaker
+

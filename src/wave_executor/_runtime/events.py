@@ -1,0 +1,135 @@
+"""Event delivery: typed inside, the 0.3.0 ``(event_type, dict)`` shape outside.
+
+Callbacks may be plain functions or coroutine functions. Each is *called*
+in order at the moment the event happens; a coroutine (or any awaitable) it
+returns is queued and awaited by one dispatcher task per run, in order, so a
+slow async callback delays later deliveries but never the scheduler. A
+callback that raises is logged and otherwise ignored. Before ``execute()``
+returns, every queued delivery has completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+__all__ = ["EventCallback", "EventHub", "RunEvents"]
+
+log = logging.getLogger("wave_executor")
+
+EventCallback: TypeAlias = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+
+class EventHub:
+    """The callbacks registered on one executor (shared by all its runs)."""
+
+    __slots__ = ("_callbacks",)
+
+    def __init__(self) -> None:
+        self._callbacks: list[EventCallback] = []
+
+    def subscribe(self, callback: EventCallback) -> EventCallback:
+        if not callable(callback):
+            raise TypeError(f"event callback must be callable, got {callback!r}")
+        self._callbacks.append(callback)
+        return callback
+
+    def unsubscribe(self, callback: EventCallback) -> None:
+        self._callbacks.remove(callback)
+
+    def stream(self, execution_id: str, enabled: bool = True) -> RunEvents:
+        return RunEvents(self._callbacks if enabled else [], execution_id)
+
+
+class RunEvents:
+    """Event emission for one run. ``active`` is False when nobody listens."""
+
+    __slots__ = ("_callbacks", "_dispatcher", "_pending", "_wake", "active", "execution_id")
+
+    def __init__(self, callbacks: list[EventCallback], execution_id: str) -> None:
+        self._callbacks = list(callbacks)
+        self.execution_id = execution_id
+        self.active = bool(self._callbacks)
+        self._pending: deque[Awaitable[Any]] = deque()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def emit(self, event_type: str, task_id: Hashable | None = None, **data: Any) -> None:
+        if not self.active:
+            return
+        event: dict[str, Any] = {
+            "event_type": event_type,
+            "execution_id": self.execution_id,
+            "task_id": task_id,
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+        event.update(data)
+        for callback in self._callbacks:
+            try:
+                returned = callback(event_type, dict(event) if len(self._callbacks) > 1 else event)
+            except Exception:
+                log.exception("event callback %r failed on %s", callback, event_type)
+                continue
+            if inspect.isawaitable(returned):
+                self._queue(returned)
+
+    def _queue(self, awaitable: Awaitable[Any]) -> None:
+        self._pending.append(awaitable)
+        if self._dispatcher is None:
+            self._wake = asyncio.Event()
+            self._dispatcher = asyncio.get_running_loop().create_task(
+                self._dispatch(), name=f"wave-executor events {self.execution_id}"
+            )
+        assert self._wake is not None
+        self._wake.set()
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        while True:
+            while self._pending:
+                awaitable = self._pending.popleft()
+                if awaitable is _STOP:
+                    return
+                try:
+                    await awaitable
+                except Exception:
+                    log.exception("async event callback failed")
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def drain(self) -> None:
+        """Wait until every queued delivery is done, then end the dispatcher."""
+        task = self._dispatcher
+        if task is None:
+            return
+        self._queue(_STOP)
+        try:
+            await asyncio.wait({task})
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """End the dispatcher now; undelivered coroutines are closed, not leaked."""
+        task, self._dispatcher = self._dispatcher, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+        while self._pending:
+            awaitable = self._pending.popleft()
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+
+
+class _Stop:
+    """Queued last by ``drain``: tells the dispatcher to end."""
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+_STOP: Awaitable[Any] = _Stop()
