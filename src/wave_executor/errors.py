@@ -16,6 +16,7 @@ caught ``ValueError`` for bad graphs, keeps working.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
+from typing import ClassVar
 
 __all__ = [
     "CircuitBreakerOpenError",
@@ -38,7 +39,7 @@ class GraphError(WaveExecutorError, ValueError):
 class UnknownDependencyError(GraphError):
     """A task depends on (or dependencies are given for) a task that is not defined."""
 
-    _WHAT = {
+    _WHAT: ClassVar[dict[str, str]] = {
         "dependency": "task {task_id!r} depends on {missing!r}",
         "key": "dependencies are given for task {missing!r}",
         "cost": "a priority cost is given for task {missing!r}",

@@ -9,7 +9,7 @@ __all__ = ["longest_path"]
 
 
 def longest_path(
-    durations: Mapping[Hashable, float], dependencies: Mapping[Hashable, Iterable[Hashable]]
+    durations: Mapping[Any, float], dependencies: Mapping[Any, Iterable[Any]]
 ) -> list[Any]:
     """The chain with the largest summed duration, root first.
 
@@ -17,9 +17,9 @@ def longest_path(
     result still has a path. Iterative (Kahn order), so depth is unbounded.
     Ties go to the chain found first.
     """
-    preds: dict[Hashable, list[Hashable]] = {}
-    succs: dict[Hashable, list[Hashable]] = {}
-    waiting: dict[Hashable, int] = dict.fromkeys(durations, 0)
+    preds: dict[Hashable, list[Any]] = {}
+    succs: dict[Hashable, list[Any]] = {}
+    waiting: dict[Any, int] = dict.fromkeys(durations, 0)
     for task, deps in dependencies.items():
         if task not in durations:
             continue

@@ -52,8 +52,7 @@ def diagnose(history: Sequence[AttemptFailure]) -> tuple[str, list[str]]:
             ],
         )
     return (
-        f"intermittent failure: errors differed across {_attempts(n)} "
-        f"(last: {last.message})",
+        f"intermittent failure: errors differed across {_attempts(n)} (last: {last.message})",
         [
             "Retry later: the failure looks transient",
             "Increase max_retries or the backoff delay",

@@ -14,7 +14,10 @@ is the classic critical-path-first list-scheduling rule.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from itertools import accumulate, repeat
+from typing import Any
+
 from wave_executor.errors import UnknownDependencyError, WaveCircularDependencyError
 
 __all__ = ["Graph", "build_graph"]
@@ -23,12 +26,12 @@ __all__ = ["Graph", "build_graph"]
 class Graph:
     """An immutable, validated DAG over dense task indices."""
 
-    __slots__ = ("ids", "index", "indegree", "offsets", "priority", "successors")
+    __slots__ = ("ids", "indegree", "index", "offsets", "priority", "successors")
 
     def __init__(
         self,
-        ids: list[Hashable],
-        index: dict[Hashable, int],
+        ids: list[Any],
+        index: dict[Any, int],
         offsets: array[int],
         successors: array[int],
         indegree: array[int],
@@ -53,82 +56,99 @@ def _zeros(typecode: str, n: int) -> array[int]:
     return array(typecode, [0]) * n
 
 
-def _dependency_items(
-    dependencies: Mapping[Hashable, Iterable[Hashable]], index: Mapping[Hashable, int]
-) -> list[tuple[int, list[int]]]:
-    """Resolve ids to indices, drop duplicate edges, and reject unknown ids."""
-    resolved: list[tuple[int, list[int]]] = []
+class _Edges:
+    """Edges grouped by downstream task: the predecessors of ``t`` are
+    ``sources[lo[t]:hi[t]]``; ``targets`` runs parallel to ``sources``."""
+
+    __slots__ = ("hi", "lo", "sources", "targets")
+
+    def __init__(self, n: int) -> None:
+        self.sources = array("q")
+        self.targets = array("q")
+        self.lo = _zeros("q", n)
+        self.hi = _zeros("q", n)
+
+
+def _resolve(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]) -> _Edges:
+    """Map ids to indices, check them, and drop duplicate edges."""
+    edges = _Edges(len(index))
+    sources, targets, lo, hi = edges.sources, edges.targets, edges.lo, edges.hi
+    position = index.__getitem__
     for task_id, deps in dependencies.items():
         ti = index.get(task_id)
         if ti is None:
             raise UnknownDependencyError(task_id, task_id, role="key")
-        if isinstance(deps, (str, bytes)):
-            raise TypeError(
-                f"dependencies of {task_id!r} must be a collection of task ids, "
-                f"not a {type(deps).__name__} ({deps!r}); write {{{deps!r}}}"
-            )
         if not deps:
             continue
-        upstream: list[int] = []
-        for dep in deps if isinstance(deps, (set, frozenset)) else dict.fromkeys(deps):
-            di = index.get(dep)
-            if di is None:
-                raise UnknownDependencyError(task_id, dep)
-            upstream.append(di)
-        resolved.append((ti, upstream))
-    return resolved
+        if type(deps) is not set and type(deps) is not frozenset:
+            if isinstance(deps, (str, bytes)):
+                raise TypeError(
+                    f"dependencies of {task_id!r} must be a collection of task ids, "
+                    f"not a {type(deps).__name__} ({deps!r}); write {{{deps!r}}}"
+                )
+            deps = dict.fromkeys(deps)
+        start = len(sources)
+        try:
+            sources.extend(map(position, deps))
+        except KeyError:
+            missing = next(d for d in deps if d not in index)
+            raise UnknownDependencyError(task_id, missing) from None
+        end = len(sources)
+        lo[ti] = start
+        hi[ti] = end
+        targets.extend(repeat(ti, end - start))
+    return edges
 
 
-def _compile_edges(n: int, resolved: list[tuple[int, list[int]]]) -> tuple[array[int], ...]:
-    """CSR successor lists and in-degrees from (task, [upstream...]) pairs."""
+def _compile_successors(n: int, edges: _Edges) -> tuple[array[int], array[int], array[int]]:
+    """CSR successor lists (offsets, successors) and out-degrees."""
     outdeg = _zeros("q", n)
-    indegree = _zeros("q", n)
-    for ti, upstream in resolved:
-        indegree[ti] = len(upstream)
-        for di in upstream:
-            outdeg[di] += 1
-    offsets = _zeros("q", n + 1)
-    total = 0
-    for i in range(n):
-        offsets[i] = total
-        total += outdeg[i]
-    offsets[n] = total
-    successors = _zeros("q", total)
-    cursor = outdeg  # reused: becomes the fill position of each row
-    for i in range(n):
-        cursor[i] = offsets[i]
-    for ti, upstream in resolved:
-        for di in upstream:
-            successors[cursor[di]] = ti
-            cursor[di] += 1
-    return offsets, successors, indegree
+    for d in edges.sources:
+        outdeg[d] += 1
+    offsets = array("q", accumulate(outdeg, initial=0))
+    successors = _zeros("q", len(edges.sources))
+    cursor = array("q", offsets)
+    for d, t in zip(edges.sources, edges.targets, strict=True):
+        successors[cursor[d]] = t
+        cursor[d] += 1
+    return offsets, successors, outdeg
 
 
-def _topological_order(
-    n: int, offsets: array[int], successors: array[int], indegree: array[int]
-) -> array[int]:
-    """Kahn's algorithm; the result is shorter than ``n`` when there is a cycle."""
-    waiting = array("q", indegree)
-    order = array("q", [i for i in range(n) if not waiting[i]])
-    head = 0
-    while head < len(order):
-        i = order[head]
-        head += 1
-        for k in range(offsets[i], offsets[i + 1]):
-            s = successors[k]
-            waiting[s] -= 1
-            if not waiting[s]:
-                order.append(s)
-    return order
+def _rank_from_exits(
+    n: int, edges: _Edges, outdeg: array[int], cost: Mapping[int, float] | None
+) -> tuple[array[float], list[int]]:
+    """Upward ranks by Kahn's algorithm run backwards from the exits.
+
+    One pass does both jobs: it computes every rank, and the tasks it never
+    reaches are exactly those on or upstream of a cycle (``order`` is then
+    shorter than ``n``).
+    """
+    remaining = array("q", outdeg)
+    best = array("d", [0.0]) * n
+    rank = array("d", [0.0]) * n
+    sources, lo, hi = edges.sources, edges.lo, edges.hi
+    order = [i for i in range(n) if not outdeg[i]]
+    default = _default_cost(cost)
+    for v in order:  # grows while we walk it
+        r = best[v] + (1.0 if cost is None else cost.get(v, default))
+        rank[v] = r
+        for u in sources[lo[v] : hi[v]]:
+            if r > best[u]:
+                best[u] = r
+            left = remaining[u] - 1
+            remaining[u] = left
+            if not left:
+                order.append(u)
+    return rank, order
 
 
 def _cycle_error(
-    ids: list[Hashable], offsets: array[int], successors: array[int], topo: array[int]
+    ids: list[Any], offsets: array[int], successors: array[int], reached: list[int]
 ) -> WaveCircularDependencyError:
     """Name the tasks that lie on cycles (Tarjan, iterative) and one cycle path."""
     n = len(ids)
     done = bytearray(n)
-    for i in topo:
+    for i in reached:
         done[i] = 1
     low = [0] * n
     num = [0] * n
@@ -196,26 +216,6 @@ def _one_cycle(members: list[int], offsets: array[int], successors: array[int]) 
     return [*cycle, cycle[0]]
 
 
-def _upward_rank(
-    n: int,
-    offsets: array[int],
-    successors: array[int],
-    topo: array[int],
-    cost: Mapping[int, float] | None,
-) -> array[float]:
-    rank = array("d", [0.0]) * n
-    default = _default_cost(cost)
-    for pos in range(n - 1, -1, -1):
-        i = topo[pos]
-        best = 0.0
-        for k in range(offsets[i], offsets[i + 1]):
-            r = rank[successors[k]]
-            if r > best:
-                best = r
-        rank[i] = best + (1.0 if cost is None else cost.get(i, default))
-    return rank
-
-
 def _priority_keys(n: int, rank: array[float], integral: bool) -> array[int]:
     """Heap keys ``ordinal * n + index``: an int compares faster than a tuple."""
     if integral:
@@ -229,9 +229,9 @@ def _priority_keys(n: int, rank: array[float], integral: bool) -> array[int]:
 
 
 def build_graph(
-    tasks: Iterable[Hashable],
-    dependencies: Mapping[Hashable, Iterable[Hashable]] | None,
-    costs: Mapping[Hashable, float] | None = None,
+    tasks: Iterable[Any],
+    dependencies: Mapping[Any, Iterable[Any]] | None,
+    costs: Mapping[Any, float] | None = None,
 ) -> Graph:
     """Validate and compile a graph; raise before anything runs.
 
@@ -243,20 +243,20 @@ def build_graph(
     n = len(ids)
     if len(index) != n:
         raise ValueError("task ids must be unique")
-    resolved = _dependency_items(dependencies or {}, index)
-    offsets, successors, indegree = _compile_edges(n, resolved)
-    del resolved
-    topo = _topological_order(n, offsets, successors, indegree)
-    if len(topo) < n:
-        raise _cycle_error(ids, offsets, successors, topo)
+    edges = _resolve(dependencies or {}, index)
+    offsets, successors, outdeg = _compile_successors(n, edges)
     cost_by_index = _resolve_costs(costs, index)
-    rank = _upward_rank(n, offsets, successors, topo, cost_by_index)
+    rank, reached = _rank_from_exits(n, edges, outdeg, cost_by_index)
+    if len(reached) < n:
+        raise _cycle_error(ids, offsets, successors, reached)
+    indegree = array("q", [h - lo for lo, h in zip(edges.lo, edges.hi, strict=True)])
+    del edges
     priority = _priority_keys(n, rank, integral=cost_by_index is None)
     return Graph(ids, index, offsets, successors, indegree, priority)
 
 
 def _resolve_costs(
-    costs: Mapping[Hashable, float] | None, index: Mapping[Hashable, int]
+    costs: Mapping[Any, float] | None, index: Mapping[Any, int]
 ) -> dict[int, float] | None:
     if costs is None:
         return None
@@ -274,9 +274,8 @@ def _resolve_costs(
     return resolved
 
 
-def _default_cost(costs: dict[int, float] | None) -> float:
+def _default_cost(costs: Mapping[int, float] | None) -> float:
     """Tasks without an estimate are assumed to cost the mean of the given ones."""
     if not costs:
         return 1.0
     return sum(costs.values()) / len(costs)
-

@@ -76,18 +76,20 @@ class Plan:
 
     def succeed(self, i: int) -> int:
         """Record a success; return how many tasks became ready because of it."""
-        self._move(i, _SUCCESS)
+        state = self._state
+        check_transition(state[i], _SUCCESS)
+        state[i] = _SUCCESS
         self.unfinished -= 1
         graph = self._graph
-        successors = graph.successors
+        offsets = graph.offsets
         waiting = self._waiting
         released = 0
-        for k in range(graph.offsets[i], graph.offsets[i + 1]):
-            s = successors[k]
+        for s in graph.successors[offsets[i] : offsets[i + 1]]:
             left = waiting[s] - 1
             waiting[s] = left
-            if not left and self._state[s] == _PENDING:
-                self._move(s, _READY)
+            # Only a PENDING task can reach zero here, so PENDING -> READY is legal.
+            if not left and state[s] == _PENDING:
+                state[s] = _READY
                 heappush(self._ready, graph.priority[s])
                 released += 1
         return released

@@ -6,7 +6,7 @@ a monotonic clock by the runtime.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -163,7 +163,7 @@ class DAGExecutionResult:
         return (self.completed_at - self.started_at).total_seconds() * 1000.0
 
     def get_critical_path(
-        self, dependencies: Mapping[Hashable, Iterable[Hashable]] | None = None
+        self, dependencies: Mapping[Any, Iterable[Any]] | None = None
     ) -> list[Any]:
         """The dependency chain with the longest summed duration, root first."""
         durations = {t: r.duration_ms for t, r in self.task_results.items()}

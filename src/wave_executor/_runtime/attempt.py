@@ -91,21 +91,21 @@ async def run_attempt(
     task_id: Hashable,
     spec: Any,
     watchdog: Watchdog,
-    timeout: float,
+    limit: float,
     now: float,
 ) -> Any:
-    """Await ``body(task_id, spec)`` within ``timeout`` seconds from ``now``.
+    """Await ``body(task_id, spec)`` within ``limit`` seconds from ``now``.
 
     Returns the output; raises ``AttemptTimeout`` on timeout and lets any
     other exception of the body through.
     """
-    if timeout != math.inf:
-        watchdog.arm(now + timeout)
+    if limit != math.inf:
+        watchdog.arm(now + limit)
     try:
         return await body(task_id, spec)
     except asyncio.CancelledError:
         if watchdog.absorb():
-            raise AttemptTimeout(timeout) from None
+            raise AttemptTimeout(limit) from None
         raise
     finally:
         watchdog.disarm()

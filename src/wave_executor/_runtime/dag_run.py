@@ -80,8 +80,8 @@ class DagRun:
         self,
         *,
         graph: Graph,
-        specs: Mapping[Hashable, Any],
-        dependencies: Mapping[Hashable, Iterable[Hashable]],
+        specs: Mapping[Any, Any],
+        dependencies: Mapping[Any, Iterable[Any]],
         body: TaskBody,
         settings: RunSettings,
         events: RunEvents,
@@ -103,7 +103,7 @@ class DagRun:
         self._plan = Plan(graph)
         self._results: list[TaskResult | None] = [None] * len(graph)
         self._retrying: dict[int, _Retrying] = {}
-        self._running: dict[int, float] = {}  # task -> start of its current attempt
+        self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
         self._workers = 0
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
@@ -180,83 +180,91 @@ class DagRun:
         task = asyncio.current_task()
         assert task is not None
         watchdog = Watchdog(self._loop, task)
-        plan = self._plan
-        done = 0
         try:
-            while (i := plan.take()) is not None:
-                await self._run_task(i, watchdog)
-                done += 1
-                if not done % _YIELD_EVERY:
-                    await asyncio.sleep(0)
+            await self._work(watchdog)
         finally:
             watchdog.close()
             self._workers -= 1
 
-    async def _run_task(self, i: int, watchdog: Watchdog) -> None:
-        task_id = self._ids[i]
-        spec = self._spec_for(i, task_id)
-        now = self._loop.time()
-        retrying = self._retrying.get(i)
-        if retrying is None and self._events.active:
-            self._events.emit("TASK_STARTED", task_id)
-        breaker = self._breaker(spec, task_id, create=False)
-        if breaker is not None and not breaker.allow_request(now):
-            error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
-            self._record_failure(i, task_id, now, error, breaker, circuit_open=True)
-            return
-        self._running[i] = now
+    async def _work(self, watchdog: Watchdog) -> None:
+        """Take ready tasks until there are none: the hot loop of the scheduler."""
+        plan, ids, specs, loop = self._plan, self._ids, self._specs, self._loop
+        body, timeout = self._body, self._settings.attempt_timeout
+        inject = self._settings.inject_dep_outputs
+        events, retrying = self._events, self._retrying
         specialist = self._specialist
-        try:
-            if specialist is not None:
-                await specialist.acquire()
-                now = self._loop.time()
+        done = 0
+        while (i := plan.take()) is not None:
+            task_id = ids[i]
+            spec = self._inject(task_id) if inject else specs[task_id]
+            if events.active and i not in retrying:
+                events.emit("TASK_STARTED", task_id)
+            breaker = None
+            if self._breakers_exist():
+                breaker = self._breaker(spec, task_id, create=False)
+                if breaker is not None and not breaker.allow_request(loop.time()):
+                    self._refuse(i, task_id, breaker)
+                    continue
+            start = loop.time()
             try:
-                output = await run_attempt(
-                    self._body, task_id, spec, watchdog, self._settings.attempt_timeout, now
-                )
-            finally:
-                if specialist is not None:
-                    specialist.release_nowait()
-        except Exception as exc:
-            del self._running[i]
-            if breaker is None:
-                breaker = self._breaker(spec, task_id, create=True)
-            self._record_failure(i, task_id, now, exc, breaker, circuit_open=False)
-            return
-        except BaseException:
-            if breaker is not None:
-                breaker.release_probe()
-            raise
-        del self._running[i]
-        if breaker is not None:
-            breaker.record_success()
-        self._record_success(i, task_id, now, output, retrying)
+                if specialist is None:
+                    output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
+                else:
+                    async with specialist:
+                        start = loop.time()
+                        output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
+            except Exception as exc:
+                if breaker is None:
+                    breaker = self._breaker(spec, task_id, create=True)
+                self._record_failure(i, task_id, start, exc, breaker, circuit_open=False)
+            except BaseException:
+                # Cancelled (run stopped, timed out, or caller gone): remember the start.
+                self._interrupted[i] = start
+                if breaker is not None:
+                    breaker.release_probe()
+                raise
+            else:
+                if breaker is not None:
+                    breaker.record_success()
+                self._record_success(i, task_id, start, output)
+            done += 1
+            if not done % _YIELD_EVERY:
+                await asyncio.sleep(0)
+
+    def _breakers_exist(self) -> bool:
+        """Breakers are created on first failure, so none exist on a healthy run."""
+        return self._settings.breakers is not None and bool(
+            self._shared_breakers or self.task_breakers
+        )
+
+    def _refuse(self, i: int, task_id: Hashable, breaker: CircuitBreaker) -> None:
+        now = self._loop.time()
+        error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
+        self._record_failure(i, task_id, now, error, breaker, circuit_open=True)
 
     # -- outcomes ------------------------------------------------------------
 
-    def _record_success(
-        self, i: int, task_id: Hashable, now: float, output: Any, retrying: _Retrying | None
-    ) -> None:
+    def _record_success(self, i: int, task_id: Hashable, start: float, output: Any) -> None:
         end = self._loop.time()
-        first = now if retrying is None else retrying.first_start
-        retries = 0
-        if retrying is not None:
-            retries = len(retrying.failures)
-            del self._retrying[i]
+        first, retries = start, 0
+        if self._retrying:
+            retrying = self._retrying.pop(i, None)
+            if retrying is not None:
+                first, retries = retrying.first_start, len(retrying.failures)
         result = TaskResult(
             task_id, "dag", TaskStatus.SUCCESS, output, None,
             (end - first) * 1000.0, retries, self._wall(first), self._wall(end),
         )  # fmt: skip
         self._results[i] = result
         plan = self._plan
-        plan.succeed(i)
+        released = plan.succeed(i)
         if self._events.active:
             self._events.emit(
                 "TASK_COMPLETED", task_id, status="success", duration_ms=result.duration_ms
             )
         if plan.done:
             self._finish()
-        else:
+        elif released > 1 and self._workers < self._settings.cap:
             self._spawn(reserved=1)
 
     def _record_failure(
@@ -290,9 +298,7 @@ class DagRun:
         delay = policy.delay(attempt, self._rng.random())
         self._plan.back_off(i)
         if self._events.active:
-            self._events.emit(
-                "TASK_RETRYING", task_id, attempt=attempt, delay_s=delay, error=error
-            )
+            self._events.emit("TASK_RETRYING", task_id, attempt=attempt, delay_s=delay, error=error)
         if delay <= 0:
             self._retry_due(i)
         else:
@@ -398,7 +404,7 @@ class DagRun:
         for i in self._plan.abort(status):
             task_id = self._ids[i]
             retrying = self._retrying.pop(i, None)
-            start = self._running.pop(i, None)
+            start = self._interrupted.pop(i, None)
             if retrying is not None:
                 start = retrying.first_start
             was_started = start is not None
@@ -418,10 +424,9 @@ class DagRun:
     def _wall(self, t: float) -> datetime:
         return datetime.fromtimestamp(self._wall0 + (t - self._mono0), UTC)
 
-    def _spec_for(self, i: int, task_id: Hashable) -> Any:
+    def _inject(self, task_id: Hashable) -> Any:
+        """A copy of the spec carrying its dependencies' outputs (never the caller's)."""
         spec = self._specs[task_id]
-        if not self._settings.inject_dep_outputs:
-            return spec
         results, index = self._results, self._graph.index
         outputs = {}
         for d in self._dependencies.get(task_id, ()):
@@ -457,4 +462,3 @@ class DagRun:
                 clock=self._loop.time,
             )
         return breaker
-

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from wave_executor._core.breaker import CircuitBreaker
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.records import DAGExecutionResult
-from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.dag_run import BreakerSettings, DagRun, RunSettings
 from wave_executor._runtime.events import EventCallback, EventHub
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -53,14 +52,14 @@ class DAGExecutor:
 
     async def execute(
         self,
-        tasks: Mapping[Hashable, Any],
-        dependencies: Mapping[Hashable, Iterable[Hashable]] | None,
-        task_executor: TaskBody,
+        tasks: Mapping[Any, Any],
+        dependencies: Mapping[Any, Iterable[Any]] | None,
+        task_executor: Callable[[Any, Any], Awaitable[Any]],
         config: WaveConfig | None = None,
         inject_dep_outputs: bool = False,
         specialist_semaphore: AdaptiveSemaphore | None = None,
         *,
-        priority_costs: Mapping[Hashable, float] | None = None,
+        priority_costs: Mapping[Any, float] | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -119,5 +118,3 @@ def _settings(cfg: WaveConfig, inject_dep_outputs: bool) -> RunSettings:
         inject_dep_outputs=inject_dep_outputs,
         breakers=breakers,
     )
-
-

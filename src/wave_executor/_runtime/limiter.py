@@ -77,11 +77,8 @@ class AdaptiveSemaphore:
                 self._wake_waiters()
             raise
         finally:
-            if not waiter.done() or waiter.cancelled():
-                try:
-                    self._waiters.remove(waiter)
-                except ValueError:
-                    pass
+            if (not waiter.done() or waiter.cancelled()) and waiter in self._waiters:
+                self._waiters.remove(waiter)
 
     def release_nowait(self) -> None:
         if self._active <= 0:
@@ -114,6 +111,5 @@ class AdaptiveSemaphore:
 
     def __repr__(self) -> str:
         return (
-            f"AdaptiveSemaphore(limit={self._limit}, active={self._active}, "
-            f"waiting={self.waiting})"
+            f"AdaptiveSemaphore(limit={self._limit}, active={self._active}, waiting={self.waiting})"
         )
