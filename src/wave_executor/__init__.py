@@ -5,8 +5,6 @@ tasks are ready than slots, the one on the longest remaining chain goes
 first. See the README for a tour.
 """
 
-from __future__ import annotations
-
 from wave_executor._core.breaker import CircuitBreaker, CircuitState
 from wave_executor._core.config import AggregationStrategy, WaveConfig
 from wave_executor._core.records import (
