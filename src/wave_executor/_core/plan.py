@@ -33,7 +33,7 @@ class Plan:
     def __init__(self, graph: Graph) -> None:
         self._graph = graph
         n = self._n = len(graph)
-        self._waiting = array("q", graph.indegree)
+        self._waiting = graph.indegree.tolist()  # a list: small ints are not boxed anew
         self._state = bytearray(n)  # every task starts PENDING (code 0)
         priority = graph.priority
         ready = [priority[i] for i in range(n) if not graph.indegree[i]]
@@ -49,6 +49,11 @@ class Plan:
     @property
     def done(self) -> bool:
         return self.unfinished == 0
+
+    @property
+    def codes(self) -> bytearray:
+        """Every task's status code, live (the result table reads it)."""
+        return self._state
 
     @property
     def ready_count(self) -> int:
@@ -71,7 +76,9 @@ class Plan:
         if not self._ready:
             return None
         i = heappop(self._ready) % self._n
-        self._move(i, _RUNNING)
+        if self._state[i] != _READY:  # the heap holds only READY tasks
+            check_transition(self._state[i], _RUNNING)
+        self._state[i] = _RUNNING
         return i
 
     def succeed(self, i: int) -> int:

@@ -97,7 +97,7 @@ class DAGExecutionResult:
     """
 
     execution_id: str
-    task_results: dict[Any, TaskResult]
+    task_results: Mapping[Any, TaskResult]
     started_at: datetime
     completed_at: datetime | None = None
     allow_partial_success: bool = True
@@ -106,7 +106,11 @@ class DAGExecutionResult:
     duration_s: float | None = None
 
     def _count(self, status: TaskStatus) -> int:
-        return sum(1 for r in self.task_results.values() if r.status == status)
+        results = self.task_results
+        count = getattr(results, "count", None)  # a TaskResultTable counts in C
+        if count is not None:
+            return int(count(status))
+        return sum(1 for r in results.values() if r.status == status)
 
     @property
     def total_tasks(self) -> int:
@@ -135,6 +139,8 @@ class DAGExecutionResult:
     @property
     def cancelled(self) -> list[Any]:
         """Ids of the tasks that were cancelled because the run stopped early."""
+        if not self.total_cancelled:
+            return []
         return [t for t, r in self.task_results.items() if r.status == TaskStatus.CANCELLED]
 
     @property

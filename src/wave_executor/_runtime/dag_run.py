@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from wave_executor._core.breaker import CircuitBreaker
 from wave_executor._core.escalation import AttemptFailure, diagnose
 from wave_executor._core.graph import Graph
 from wave_executor._core.plan import Plan
-from wave_executor._core.records import DAGExecutionResult, EscalationReport, TaskResult
+from wave_executor._core.records import DAGExecutionResult, EscalationReport
+from wave_executor._core.result_table import TaskResultTable
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
@@ -101,15 +103,15 @@ class DagRun:
         self.task_breakers: dict[Hashable, CircuitBreaker] = {}
         self._specialist = specialist
         self._plan = Plan(graph)
-        self._results: list[TaskResult | None] = [None] * len(graph)
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
         self._workers = 0
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
-        self._mono0 = self._loop.time()
-        self._wall0 = datetime.now(UTC).timestamp()
+        self._table = TaskResultTable(
+            graph.ids, graph.index, self._plan.codes, self._loop.time(), time.time()
+        )
         self._rng = random.Random()
 
     # -- the run -------------------------------------------------------------
@@ -143,7 +145,7 @@ class DagRun:
         finished = self._loop.time()
         result = DAGExecutionResult(
             execution_id=self._execution_id,
-            task_results={self._ids[i]: r for i, r in enumerate(self._results) if r is not None},
+            task_results=self._table,
             started_at=started_at,
             completed_at=self._wall(finished),
             allow_partial_success=settings.allow_partial_success,
@@ -188,11 +190,14 @@ class DagRun:
 
     async def _work(self, watchdog: Watchdog) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
-        plan, ids, specs, loop = self._plan, self._ids, self._specs, self._loop
+        plan, ids, specs = self._plan, self._ids, self._specs
+        clock = self._loop.time
         body, timeout = self._body, self._settings.attempt_timeout
         inject = self._settings.inject_dep_outputs
         events, retrying = self._events, self._retrying
         specialist = self._specialist
+        breakers_on = self._settings.breakers is not None
+        shared_breakers, task_breakers = self._shared_breakers, self.task_breakers
         done = 0
         while (i := plan.take()) is not None:
             task_id = ids[i]
@@ -200,18 +205,19 @@ class DagRun:
             if events.active and i not in retrying:
                 events.emit("TASK_STARTED", task_id)
             breaker = None
-            if self._breakers_exist():
+            # Breakers are made on a key's first failure: a healthy run never looks one up.
+            if breakers_on and (shared_breakers or task_breakers):
                 breaker = self._breaker(spec, task_id, create=False)
-                if breaker is not None and not breaker.allow_request(loop.time()):
+                if breaker is not None and not breaker.allow_request(clock()):
                     self._refuse(i, task_id, breaker)
                     continue
-            start = loop.time()
+            start = clock()
             try:
                 if specialist is None:
                     output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
                 else:
                     async with specialist:
-                        start = loop.time()
+                        start = clock()
                         output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
             except Exception as exc:
                 if breaker is None:
@@ -231,12 +237,6 @@ class DagRun:
             if not done % _YIELD_EVERY:
                 await asyncio.sleep(0)
 
-    def _breakers_exist(self) -> bool:
-        """Breakers are created on first failure, so none exist on a healthy run."""
-        return self._settings.breakers is not None and bool(
-            self._shared_breakers or self.task_breakers
-        )
-
     def _refuse(self, i: int, task_id: Hashable, breaker: CircuitBreaker) -> None:
         now = self._loop.time()
         error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
@@ -251,17 +251,12 @@ class DagRun:
             retrying = self._retrying.pop(i, None)
             if retrying is not None:
                 first, retries = retrying.first_start, len(retrying.failures)
-        result = TaskResult(
-            task_id, "dag", TaskStatus.SUCCESS, output, None,
-            (end - first) * 1000.0, retries, self._wall(first), self._wall(end),
-        )  # fmt: skip
-        self._results[i] = result
+        self._table.record(i, first, end, output, None, retries)
         plan = self._plan
         released = plan.succeed(i)
         if self._events.active:
-            self._events.emit(
-                "TASK_COMPLETED", task_id, status="success", duration_ms=result.duration_ms
-            )
+            duration_ms = (end - first) * 1000.0
+            self._events.emit("TASK_COMPLETED", task_id, status="success", duration_ms=duration_ms)
         if plan.done:
             self._finish()
         elif released > 1 and self._workers < self._settings.cap:
@@ -341,11 +336,8 @@ class DagRun:
         )
         status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
         error = failures[-1].message
-        self._results[i] = TaskResult(
-            task_id, "dag", status, {"escalation": report.to_dict()}, error,
-            (now - retrying.first_start) * 1000.0, len(failures) - 1,
-            self._wall(retrying.first_start), self._wall(now),
-        )  # fmt: skip
+        escalation = {"escalation": report.to_dict()}
+        self._table.record(i, retrying.first_start, now, escalation, error, len(failures) - 1)
         skipped = self._plan.fail(i, status)
         events = self._events
         if events.active:
@@ -359,16 +351,13 @@ class DagRun:
 
     def _skip(self, skipped: list[tuple[int, int]], root: Hashable, now: float) -> None:
         ids = self._ids
-        wall = self._wall(now)
         for s, _via in skipped:
             task_id = ids[s]
             failed_deps = self._unsuccessful_deps(task_id)
             error = f"skipped: dependencies did not succeed: {failed_deps!r}"
             if failed_deps != [root]:
                 error += f" (root failure: {root!r})"
-            self._results[s] = TaskResult(
-                task_id, "dag", TaskStatus.SKIPPED, None, error, 0.0, 0, wall, wall
-            )
+            self._table.record(s, now, now, None, error)
             if self._events.active:
                 self._events.emit("TASK_SKIPPED", task_id, failed_deps=failed_deps)
 
@@ -409,11 +398,8 @@ class DagRun:
                 start = retrying.first_start
             was_started = start is not None
             first = now if start is None else start
-            self._results[i] = TaskResult(
-                task_id, "dag", status, None, error, (now - first) * 1000.0,
-                0 if retrying is None else len(retrying.failures),
-                self._wall(first), self._wall(now),
-            )  # fmt: skip
+            retries = 0 if retrying is None else len(retrying.failures)
+            self._table.record(i, first, now, None, error, retries)
             if self._events.active:
                 self._events.emit(
                     "TASK_FAILED", task_id, status=status.value, error=error, started=was_started
@@ -422,17 +408,13 @@ class DagRun:
     # -- helpers -------------------------------------------------------------
 
     def _wall(self, t: float) -> datetime:
-        return datetime.fromtimestamp(self._wall0 + (t - self._mono0), UTC)
+        return self._table.wall_time(t)
 
     def _inject(self, task_id: Hashable) -> Any:
         """A copy of the spec carrying its dependencies' outputs (never the caller's)."""
         spec = self._specs[task_id]
-        results, index = self._results, self._graph.index
-        outputs = {}
-        for d in self._dependencies.get(task_id, ()):
-            r = results[index[d]]
-            if r is not None:
-                outputs[d] = r.output
+        table, index = self._table, self._graph.index
+        outputs = {d: table.output_of(index[d]) for d in self._dependencies.get(task_id, ())}
         if isinstance(spec, dict):
             return {**spec, "_dep_outputs": outputs}
         return {"spec": spec, "_dep_outputs": outputs}
