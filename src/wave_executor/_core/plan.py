@@ -8,7 +8,6 @@ Costs are O(1) amortised per edge plus O(log ready) per heap operation.
 
 from __future__ import annotations
 
-from array import array
 from heapq import heapify, heappop, heappush
 
 from wave_executor._core.graph import Graph
