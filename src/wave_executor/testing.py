@@ -26,7 +26,13 @@ import selectors
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeAlias, TypeVar
 
-__all__ = ["VirtualClock", "VirtualClockEventLoop", "run_virtual"]
+__all__ = [
+    "OverloadedError",
+    "RateLimitedService",
+    "VirtualClock",
+    "VirtualClockEventLoop",
+    "run_virtual",
+]
 
 T = TypeVar("T")
 FileDescriptorLike: TypeAlias = Any  # int or an object with fileno(), as selectors takes
@@ -106,3 +112,45 @@ def run_virtual(coro: Coroutine[Any, Any, T]) -> tuple[T, float]:
         start = clock.time()
         result = runner.run(coro)
         return result, clock.time() - start
+
+
+class OverloadedError(Exception):
+    """The simulated service refused a call: it was at capacity (HTTP 429)."""
+
+    status_code = 429
+
+
+class RateLimitedService:
+    """A stand-in for a service that pushes back, for tests and benchmarks.
+
+    It serves ``capacity`` calls at a time, each taking ``service_time``
+    seconds; a call beyond capacity is refused with ``OverloadedError``
+    after ``reject_after`` seconds (a fast 429, as real APIs answer). It
+    counts what happened, so a test can check goodput and refusals. Works
+    on real time and on the virtual clock alike.
+    """
+
+    def __init__(self, capacity: int, service_time: float, reject_after: float = 0.001) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.service_time = service_time
+        self.reject_after = reject_after
+        self.in_service = 0
+        self.peak = 0
+        self.served = 0
+        self.refused = 0
+
+    async def call(self, payload: Any = None) -> Any:
+        if self.in_service >= self.capacity:
+            self.refused += 1
+            await asyncio.sleep(self.reject_after)
+            raise OverloadedError(f"over capacity ({self.capacity} in service)")
+        self.in_service += 1
+        self.peak = max(self.peak, self.in_service)
+        try:
+            await asyncio.sleep(self.service_time)
+        finally:
+            self.in_service -= 1
+        self.served += 1
+        return payload

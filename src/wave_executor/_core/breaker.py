@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["CircuitBreaker", "CircuitState"]
+__all__ = ["BreakerSettings", "CircuitBreaker", "CircuitBreakerRegistry", "CircuitState"]
 
 
 class CircuitState(StrEnum):
@@ -131,3 +132,57 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(key={self.key!r}, state={self._state.value})"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """How the breakers an executor creates behave (from ``WaveConfig``)."""
+
+    failure_threshold: int = 5
+    success_threshold: int = 2
+    recovery_timeout: float = 60.0
+
+
+class CircuitBreakerRegistry:
+    """Breakers by key, created on a key's first failure.
+
+    An executor owns one by default, so keyed breakers live as long as the
+    executor. Pass the same registry to several executors to fence a
+    service off for all of them; ``reset`` forgets breakers (one key or all).
+    """
+
+    def __init__(self) -> None:
+        #: The breakers themselves; empty while nothing has failed.
+        self.breakers: dict[Hashable, CircuitBreaker] = {}
+
+    def get(self, key: Hashable) -> CircuitBreaker | None:
+        return self.breakers.get(key)
+
+    def get_or_create(
+        self, key: Hashable, settings: BreakerSettings, clock: Callable[[], float]
+    ) -> CircuitBreaker:
+        breaker = self.breakers.get(key)
+        if breaker is None:
+            breaker = self.breakers[key] = CircuitBreaker(
+                key,
+                settings.failure_threshold,
+                settings.success_threshold,
+                settings.recovery_timeout,
+                clock=clock,
+            )
+        return breaker
+
+    def reset(self, key: Hashable | None = None) -> None:
+        if key is None:
+            self.breakers.clear()
+        else:
+            self.breakers.pop(key, None)
+
+    def states(self) -> dict[Hashable, dict[str, Any]]:
+        return {key: breaker.to_dict() for key, breaker in self.breakers.items()}
+
+    def __len__(self) -> int:
+        return len(self.breakers)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.breakers

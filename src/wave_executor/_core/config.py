@@ -29,9 +29,12 @@ class AggregationStrategy(Enum):
 class WaveConfig:
     """Execution settings. The first 21 fields are 0.3.0's, in 0.3.0's order.
 
-    ``retry_policy``, when given, replaces ``max_retries`` and
-    ``retry_backoff_factor`` with a full ``RetryPolicy`` (base delay, cap,
-    jitter, retry of timeouts).
+    Ours, after them: ``retry_policy`` replaces ``max_retries`` and
+    ``retry_backoff_factor`` with a full ``RetryPolicy``; ``overload_errors``
+    declares exception types that mean "the service is overloaded" (besides
+    HTTP 429/503 and timeouts), which shrink adaptive windows;
+    ``adaptive_group_windows`` makes each group's budget an adaptive window
+    too (its budget is then the ceiling).
     """
 
     max_parallel_per_wave: int = 10
@@ -56,6 +59,8 @@ class WaveConfig:
     specialist_budgets: dict[str, int] = field(default_factory=dict)
     default_specialist_budget: int = 10
     retry_policy: RetryPolicy | None = None
+    overload_errors: tuple[type[BaseException], ...] = ()
+    adaptive_group_windows: bool = False
 
     def __post_init__(self) -> None:
         if self.max_parallel_per_wave < 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["AttemptFailure", "diagnose"]
 
@@ -15,6 +16,22 @@ class AttemptFailure:
     message: str
     timed_out: bool = False
     circuit_open: bool = False
+    overload: bool = False
+    error_type: str = ""
+    duration_s: float = 0.0
+    delay_s: float | None = None  # the wait before the next attempt, if one followed
+
+    def to_dict(self, attempt: int) -> dict[str, Any]:
+        return {
+            "attempt": attempt,
+            "error": self.message,
+            "error_type": self.error_type,
+            "timed_out": self.timed_out,
+            "overload": self.overload,
+            "circuit_open": self.circuit_open,
+            "duration_ms": round(self.duration_s * 1000.0, 3),
+            "delay_s": self.delay_s,
+        }
 
 
 def diagnose(history: Sequence[AttemptFailure]) -> tuple[str, list[str]]:

@@ -8,9 +8,10 @@ Costs are O(1) amortised per edge plus O(log ready) per heap operation.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
+from collections.abc import Sequence
 
 from wave_executor._core.graph import Graph
+from wave_executor._core.ready import GroupedReady, ReadyHeap
 from wave_executor._core.status import TaskStatus, check_transition, code_of, status_of
 
 __all__ = ["Plan"]
@@ -29,17 +30,24 @@ class Plan:
 
     __slots__ = ("_graph", "_n", "_ready", "_state", "_waiting", "unfinished")
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(
+        self, graph: Graph, group_of: Sequence[int] | None = None, n_groups: int = 1
+    ) -> None:
         self._graph = graph
         n = self._n = len(graph)
         self._waiting = graph.indegree.tolist()  # a list: small ints are not boxed anew
         self._state = bytearray(n)  # every task starts PENDING (code 0)
         priority = graph.priority
-        ready = [priority[i] for i in range(n) if not graph.indegree[i]]
-        for key in ready:
-            self._state[key % n] = _READY
-        heapify(ready)
-        self._ready = ready
+        roots = [i for i in range(n) if not graph.indegree[i]]
+        for i in roots:
+            self._state[i] = _READY
+        self._ready: ReadyHeap | GroupedReady
+        if group_of is None:
+            self._ready = ReadyHeap([priority[i] for i in roots])
+        else:
+            self._ready = GroupedReady(group_of, n_groups)
+            for i in roots:
+                self._ready.push(priority[i], i)
         #: Tasks not yet in a terminal status.
         self.unfinished = n
 
@@ -56,7 +64,13 @@ class Plan:
 
     @property
     def ready_count(self) -> int:
-        return len(self._ready)
+        """Ready tasks that could start now (in groups that are not blocked)."""
+        return self._ready.available()
+
+    @property
+    def ready(self) -> ReadyHeap | GroupedReady:
+        """The ready set; with pools, the runtime blocks and unblocks groups on it."""
+        return self._ready
 
     def status(self, i: int) -> TaskStatus:
         return status_of(self._state[i])
@@ -72,9 +86,10 @@ class Plan:
 
     def take(self) -> int | None:
         """The ready task with the highest priority, now RUNNING; None if none is ready."""
-        if not self._ready:
+        key = self._ready.pop()
+        if key is None:
             return None
-        i = heappop(self._ready) % self._n
+        i = key % self._n
         if self._state[i] != _READY:  # the heap holds only READY tasks
             check_transition(self._state[i], _RUNNING)
         self._state[i] = _RUNNING
@@ -89,6 +104,7 @@ class Plan:
         graph = self._graph
         offsets = graph.offsets
         waiting = self._waiting
+        push = self._ready.push
         released = 0
         for s in graph.successors[offsets[i] : offsets[i + 1]]:
             left = waiting[s] - 1
@@ -96,7 +112,7 @@ class Plan:
             # Only a PENDING task can reach zero here, so PENDING -> READY is legal.
             if not left and state[s] == _PENDING:
                 state[s] = _READY
-                heappush(self._ready, graph.priority[s])
+                push(graph.priority[s], s)
                 released += 1
         return released
 
@@ -130,7 +146,7 @@ class Plan:
     def retry(self, i: int) -> None:
         """The backoff delay is over: the task is ready again, at its old priority."""
         self._move(i, _READY)
-        heappush(self._ready, self._graph.priority[i])
+        self._ready.push(self._graph.priority[i], i)
 
     def abort(self, status: TaskStatus) -> list[int]:
         """End every unfinished task with ``status`` (run stopped or timed out)."""

@@ -71,6 +71,9 @@ class EscalationReport:
     resolution_options: list[str]
     circuit_state: str
     escalated_at: datetime = field(default_factory=utc_now)
+    #: Every attempt in order: error, type, timed_out, overload, circuit_open,
+    #: duration_ms and the delay that followed it.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,7 @@ class EscalationReport:
             "resolution_options": list(self.resolution_options),
             "circuit_state": self.circuit_state,
             "escalated_at": _iso(self.escalated_at),
+            "attempts": [dict(a) for a in self.attempts],
         }
 
 

@@ -1,12 +1,14 @@
 """One DAG execution: a pool of worker coroutines driving a ``Plan``.
 
-Nothing is created per task up front. At most ``cap`` worker coroutines
-exist; each takes the highest-priority ready task from the plan, runs one
-attempt, records the outcome, and loops; a worker with nothing to take
-exits. Retries leave the pool during their backoff (a timer puts the task
-back into the plan) so a waiting retry never holds a slot. Everything runs
-inside one ``TaskGroup``; the total timeout, ``stop_on_first_error`` and a
-cancelled caller all unwind it, and the result says what was left unfinished.
+Nothing is created per task up front. Worker coroutines, never more than
+the global window allows, each take the highest-priority ready task that
+may start (its group, if any, has a free slot), run one attempt, record
+the outcome, and loop; a worker with nothing to take, or that the window
+has shrunk below, exits. Retries leave the pool during their backoff (a
+timer puts the task back) so a waiting retry never holds a slot.
+Everything runs inside one ``TaskGroup``; the total timeout,
+``stop_on_first_error`` and a cancelled caller all unwind it, and the
+result says what was left unfinished.
 """
 
 from __future__ import annotations
@@ -15,49 +17,29 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from wave_executor._core.breaker import CircuitBreaker
 from wave_executor._core.escalation import AttemptFailure, diagnose
 from wave_executor._core.graph import Graph
+from wave_executor._core.overload import is_overload
 from wave_executor._core.plan import Plan
+from wave_executor._core.ready import GroupedReady
 from wave_executor._core.records import DAGExecutionResult, EscalationReport
 from wave_executor._core.result_table import TaskResultTable
-from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
+from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import RunEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.settings import Pools, RunSettings
 from wave_executor.errors import CircuitBreakerOpenError
 
-__all__ = ["BreakerSettings", "DagRun", "RunSettings"]
+__all__ = ["DagRun"]
 
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    failure_threshold: int
-    success_threshold: int
-    recovery_timeout: float
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """What one run needs to know, resolved from ``WaveConfig`` and arguments."""
-
-    cap: int
-    attempt_timeout: float
-    total_timeout: float
-    retry: RetryPolicy
-    stop_on_first_error: bool
-    allow_partial_success: bool
-    min_success_rate: float
-    inject_dep_outputs: bool
-    breakers: BreakerSettings | None
 
 
 class _StopRun(Exception):
@@ -88,7 +70,8 @@ class DagRun:
         settings: RunSettings,
         events: RunEvents,
         execution_id: str,
-        shared_breakers: dict[Hashable, CircuitBreaker],
+        circuits: CircuitGate,
+        pools: Pools | None = None,
         specialist: AdaptiveSemaphore | None = None,
     ) -> None:
         self._graph = graph
@@ -99,10 +82,14 @@ class DagRun:
         self._settings = settings
         self._events = events
         self._execution_id = execution_id
-        self._shared_breakers = shared_breakers
-        self.task_breakers: dict[Hashable, CircuitBreaker] = {}
+        self._circuits = circuits
+        self._pools = pools
         self._specialist = specialist
-        self._plan = Plan(graph)
+        if pools is None:
+            self._plan = Plan(graph)
+        else:
+            self._plan = Plan(graph, pools.group_of, len(pools.names))
+        self._window = settings.global_window()
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
         self._workers = 0
@@ -112,7 +99,8 @@ class DagRun:
         self._table = TaskResultTable(
             graph.ids, graph.index, self._plan.codes, self._loop.time(), time.time()
         )
-        self._rng = random.Random()
+        seed = settings.retry.seed
+        self._rng = random.Random(seed)
 
     # -- the run -------------------------------------------------------------
 
@@ -168,12 +156,17 @@ class DagRun:
             )
         return result
 
+    @property
+    def concurrency_limit(self) -> int:
+        """The global window now (it moves when adaptive)."""
+        return self._window.limit
+
     def _spawn(self, reserved: int) -> None:
         """Start workers for ready tasks that no live worker will pick up."""
         group = self._group
         if group is None:
             return
-        want = min(self._settings.cap - self._workers, self._plan.ready_count - reserved)
+        want = min(self._window.limit - self._workers, self._plan.ready_count - reserved)
         for _ in range(want):
             self._workers += 1
             group.create_task(self._worker())
@@ -190,27 +183,30 @@ class DagRun:
 
     async def _work(self, watchdog: Watchdog) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
-        plan, ids, specs = self._plan, self._ids, self._specs
+        plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
         clock = self._loop.time
         body, timeout = self._body, self._settings.attempt_timeout
         inject = self._settings.inject_dep_outputs
         events, retrying = self._events, self._retrying
         specialist = self._specialist
-        breakers_on = self._settings.breakers is not None
-        shared_breakers, task_breakers = self._shared_breakers, self.task_breakers
+        circuits = self._circuits
+        # Breakers are made on a key's first failure: a healthy run never looks one up.
+        shared_breakers, local_breakers = circuits.shared.breakers, circuits.local.breakers
+        pools = self._pools
         done = 0
-        while (i := plan.take()) is not None:
+        while window.active < window.limit and (i := plan.take()) is not None:
             task_id = ids[i]
             spec = self._inject(task_id) if inject else specs[task_id]
             if events.active and i not in retrying:
                 events.emit("TASK_STARTED", task_id)
             breaker = None
-            # Breakers are made on a key's first failure: a healthy run never looks one up.
-            if breakers_on and (shared_breakers or task_breakers):
-                breaker = self._breaker(spec, task_id, create=False)
-                if breaker is not None and not breaker.allow_request(clock()):
+            if shared_breakers or local_breakers:
+                breaker = circuits.find(i, task_id, spec)
+                if breaker is not None and not circuits.admit(breaker, clock()):
                     self._refuse(i, task_id, breaker)
                     continue
+            in_flight = window.admit()
+            group_in_flight = 0 if pools is None else self._enter_group(i)
             start = clock()
             try:
                 if specialist is None:
@@ -219,10 +215,17 @@ class DagRun:
                     async with specialist:
                         start = clock()
                         output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
+                        specialist.record_success()
             except Exception as exc:
+                window.leave()
+                if pools is not None:
+                    self._leave_group(i)
+                if specialist is not None:
+                    specialist.record_error(exc)
                 if breaker is None:
-                    breaker = self._breaker(spec, task_id, create=True)
-                self._record_failure(i, task_id, start, exc, breaker, circuit_open=False)
+                    breaker = circuits.create(i, task_id, spec)
+                overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
+                self._record_failure(i, task_id, start, exc, breaker, overload=overload)
             except BaseException:
                 # Cancelled (run stopped, timed out, or caller gone): remember the start.
                 self._interrupted[i] = start
@@ -230,21 +233,78 @@ class DagRun:
                     breaker.release_probe()
                 raise
             else:
+                window.leave()
+                window.success(in_flight)
+                if pools is not None:
+                    self._leave_group(i, group_in_flight)
                 if breaker is not None:
-                    breaker.record_success()
+                    circuits.success(breaker, clock())
                 self._record_success(i, task_id, start, output)
             done += 1
             if not done % _YIELD_EVERY:
                 await asyncio.sleep(0)
 
-    def _refuse(self, i: int, task_id: Hashable, breaker: CircuitBreaker) -> None:
+    # -- pools ---------------------------------------------------------------
+
+    def _enter_group(self, i: int) -> int:
+        assert self._pools is not None
+        g = self._pools.group_of[i]
+        window = self._pools.windows[g]
+        in_flight = window.admit()
+        if window.full:
+            self._grouped_ready().block(g)
+        return in_flight
+
+    def _leave_group(self, i: int, success_in_flight: int = 0) -> None:
+        """A task of the group ended; ``success_in_flight`` > 0 feeds its window a success."""
+        assert self._pools is not None
+        g = self._pools.group_of[i]
+        window = self._pools.windows[g]
+        window.leave()
+        if success_in_flight:
+            window.success(success_in_flight)
+        self._sync_group(g)
+
+    def _sync_group(self, g: int) -> None:
+        """Block or unblock a group after its window moved; wake workers for it."""
+        assert self._pools is not None
+        ready = self._grouped_ready()
+        if self._pools.windows[g].full:
+            ready.block(g)
+        elif ready.is_blocked(g):
+            ready.unblock(g)
+            self._spawn(reserved=1 if asyncio.current_task() is not None else 0)
+
+    def _grouped_ready(self) -> GroupedReady:
+        ready = self._plan.ready
+        assert isinstance(ready, GroupedReady)
+        return ready
+
+    def _feed_overload(
+        self, i: int, exc: BaseException, start: float, in_flight: int, group_in_flight: int
+    ) -> bool:
+        """Tell the adaptive windows about an overload; True if it was one."""
+        if not is_overload(exc, self._settings.overload_errors, isinstance(exc, AttemptTimeout)):
+            return False
         now = self._loop.time()
-        error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
-        self._record_failure(i, task_id, now, error, breaker, circuit_open=True)
+        self._window.overload(start, now, in_flight)
+        if self._pools is not None and group_in_flight:
+            g = self._pools.group_of[i]
+            self._pools.windows[g].overload(start, now, group_in_flight)
+            self._sync_group(g)
+        if self._events.active:
+            self._events.emit(
+                "CONCURRENCY_CHANGED",
+                None,
+                limit=self._window.limit,
+                reason="overload",
+                cause_task=self._ids[i],
+            )
+        return True
 
     # -- outcomes ------------------------------------------------------------
 
-    def _record_success(self, i: int, task_id: Hashable, start: float, output: Any) -> None:
+    def _record_success(self, i: int, task_id: Any, start: float, output: Any) -> None:
         end = self._loop.time()
         first, retries = start, 0
         if self._retrying:
@@ -259,17 +319,24 @@ class DagRun:
             self._events.emit("TASK_COMPLETED", task_id, status="success", duration_ms=duration_ms)
         if plan.done:
             self._finish()
-        elif released > 1 and self._workers < self._settings.cap:
+        elif self._workers < self._window.limit and (released > 1 or self._pools is not None):
             self._spawn(reserved=1)
+
+    def _refuse(self, i: int, task_id: Any, breaker: CircuitBreaker) -> None:
+        now = self._loop.time()
+        error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
+        self._record_failure(i, task_id, now, error, breaker, circuit_open=True)
 
     def _record_failure(
         self,
         i: int,
-        task_id: Hashable,
+        task_id: Any,
         started: float,
         exc: BaseException,
         breaker: CircuitBreaker | None,
-        circuit_open: bool,
+        *,
+        circuit_open: bool = False,
+        overload: bool = False,
     ) -> None:
         now = self._loop.time()
         timed_out = isinstance(exc, AttemptTimeout)
@@ -277,20 +344,26 @@ class DagRun:
         retrying = self._retrying.get(i)
         if retrying is None:
             retrying = self._retrying[i] = _Retrying(started)
-        retrying.failures.append(AttemptFailure(message, timed_out, circuit_open))
         if breaker is not None and not circuit_open:
-            breaker.record_failure(now)
-        attempt = len(retrying.failures)
-        policy = self._settings.retry
-        if not circuit_open and policy.should_retry(attempt, timed_out):
-            self._schedule_retry(i, task_id, attempt, message, policy)
-            return
-        self._give_up(i, task_id, retrying, breaker, timed_out, now)
+            self._circuits.failure(breaker, now)
+        attempt = len(retrying.failures) + 1
+        policy = self._settings.retry_for(i)
+        delay = policy.delay(attempt, self._rng.random()) if attempt <= policy.max_retries else 0.0
+        retry = not circuit_open and policy.should_retry(
+            attempt, timed_out, exc, now - retrying.first_start, delay
+        )
+        retrying.failures.append(
+            AttemptFailure(
+                message, timed_out, circuit_open, overload, type(exc).__name__,
+                now - started, delay if retry else None,
+            )
+        )  # fmt: skip
+        if retry:
+            self._schedule_retry(i, task_id, attempt, message, delay)
+        else:
+            self._give_up(i, task_id, retrying, breaker, timed_out, now)
 
-    def _schedule_retry(
-        self, i: int, task_id: Hashable, attempt: int, error: str, policy: RetryPolicy
-    ) -> None:
-        delay = policy.delay(attempt, self._rng.random())
+    def _schedule_retry(self, i: int, task_id: Any, attempt: int, error: str, delay: float) -> None:
         self._plan.back_off(i)
         if self._events.active:
             self._events.emit("TASK_RETRYING", task_id, attempt=attempt, delay_s=delay, error=error)
@@ -311,7 +384,7 @@ class DagRun:
     def _give_up(
         self,
         i: int,
-        task_id: Hashable,
+        task_id: Any,
         retrying: _Retrying,
         breaker: CircuitBreaker | None,
         timed_out: bool,
@@ -320,7 +393,7 @@ class DagRun:
         del self._retrying[i]
         failures = retrying.failures
         root_cause, options = diagnose(failures)
-        if self._settings.breakers is None:
+        if not self._circuits.enabled:
             circuit_state = "disabled"
         else:
             circuit_state = "closed" if breaker is None else breaker.state.value
@@ -333,6 +406,7 @@ class DagRun:
             resolution_options=options,
             circuit_state=circuit_state,
             escalated_at=self._wall(now),
+            attempts=[f.to_dict(k) for k, f in enumerate(failures, 1)],
         )
         status = TaskStatus.TIMEOUT if timed_out else TaskStatus.FAILED
         error = failures[-1].message
@@ -342,14 +416,14 @@ class DagRun:
         events = self._events
         if events.active:
             events.emit("TASK_FAILED", task_id, status=status.value, error=error)
-            events.emit("TASK_ESCALATED", task_id, escalation=report.to_dict())
+            events.emit("TASK_ESCALATED", task_id, escalation=escalation["escalation"])
         self._skip(skipped, task_id, now)
         if self._settings.stop_on_first_error:
             raise _StopRun
         if self._plan.done:
             self._finish()
 
-    def _skip(self, skipped: list[tuple[int, int]], root: Hashable, now: float) -> None:
+    def _skip(self, skipped: list[tuple[int, int]], root: Any, now: float) -> None:
         ids = self._ids
         for s, _via in skipped:
             task_id = ids[s]
@@ -361,7 +435,7 @@ class DagRun:
             if self._events.active:
                 self._events.emit("TASK_SKIPPED", task_id, failed_deps=failed_deps)
 
-    def _unsuccessful_deps(self, task_id: Hashable) -> list[Any]:
+    def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         index, plan = self._graph.index, self._plan
         return [
             d
@@ -410,7 +484,7 @@ class DagRun:
     def _wall(self, t: float) -> datetime:
         return self._table.wall_time(t)
 
-    def _inject(self, task_id: Hashable) -> Any:
+    def _inject(self, task_id: Any) -> Any:
         """A copy of the spec carrying its dependencies' outputs (never the caller's)."""
         spec = self._specs[task_id]
         table, index = self._table, self._graph.index
@@ -418,29 +492,3 @@ class DagRun:
         if isinstance(spec, dict):
             return {**spec, "_dep_outputs": outputs}
         return {"spec": spec, "_dep_outputs": outputs}
-
-    def _breaker(self, spec: Any, task_id: Hashable, create: bool) -> CircuitBreaker | None:
-        """The breaker guarding this task, created on its first failure.
-
-        Breakers named by ``spec["circuit_key"]`` are shared by every run of
-        the executor; breakers keyed by task id live only for this run (0.3.0
-        kept them forever, so a healthy function could fail fast in a later run).
-        """
-        settings = self._settings.breakers
-        if settings is None:
-            return None
-        key: Hashable
-        if isinstance(spec, dict) and "circuit_key" in spec:
-            key, registry = spec["circuit_key"], self._shared_breakers
-        else:
-            key, registry = task_id, self.task_breakers
-        breaker = registry.get(key)
-        if breaker is None and create:
-            breaker = registry[key] = CircuitBreaker(
-                key,
-                settings.failure_threshold,
-                settings.success_threshold,
-                settings.recovery_timeout,
-                clock=self._loop.time,
-            )
-        return breaker

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
-from wave_executor._core.breaker import CircuitBreaker
+from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.records import DAGExecutionResult
-from wave_executor._runtime.dag_run import BreakerSettings, DagRun, RunSettings
+from wave_executor._core.retry import RetryPolicy
+from wave_executor._runtime.circuits import CircuitGate
+from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventCallback, EventHub
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_pools, run_settings
 
 __all__ = ["DAGExecutor"]
 
@@ -25,11 +29,23 @@ class DAGExecutor:
     belong to the executor and so are shared by its runs.
     """
 
-    def __init__(self, config: WaveConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: WaveConfig | None = None,
+        *,
+        circuit_breakers: CircuitBreakerRegistry | None = None,
+    ) -> None:
         self.config = config if config is not None else WaveConfig()
         self._hub = EventHub()
-        self._shared_breakers: dict[Hashable, CircuitBreaker] = {}
-        self._last_task_breakers: dict[Hashable, CircuitBreaker] = {}
+        self._breakers = (
+            circuit_breakers if circuit_breakers is not None else CircuitBreakerRegistry()
+        )
+        self._last_run_breakers = CircuitBreakerRegistry()
+
+    @property
+    def circuit_breakers(self) -> CircuitBreakerRegistry:
+        """The executor's keyed breakers (pass it to another executor to share them)."""
+        return self._breakers
 
     def on_event(self, callback: EventCallback) -> EventCallback:
         """Register ``callback(event_type, event)`` (sync or async); returns it, so it
@@ -40,15 +56,15 @@ class DAGExecutor:
         self._hub.unsubscribe(callback)
 
     def circuit_breaker_states(self) -> dict[Hashable, dict[str, Any]]:
-        """States of the breakers that exist: shared ones and the last run's per-task ones."""
-        states = {k: b.to_dict() for k, b in self._last_task_breakers.items()}
-        states.update({k: b.to_dict() for k, b in self._shared_breakers.items()})
+        """States of the breakers that exist: keyed ones and the last run's per-task ones."""
+        states = self._last_run_breakers.states()
+        states.update(self._breakers.states())
         return states
 
     def reset_circuit_breakers(self) -> None:
         """Forget every breaker (all circuits closed)."""
-        self._shared_breakers.clear()
-        self._last_task_breakers = {}
+        self._breakers.reset()
+        self._last_run_breakers = CircuitBreakerRegistry()
 
     async def execute(
         self,
@@ -60,6 +76,9 @@ class DAGExecutor:
         specialist_semaphore: AdaptiveSemaphore | None = None,
         *,
         priority_costs: Mapping[Any, float] | None = None,
+        groups: GroupSpec | None = None,
+        retry_policies: Mapping[Any, RetryPolicy] | None = None,
+        circuit_key: KeyFunction | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -69,26 +88,46 @@ class DAGExecutor:
         the chain is counted in tasks. Tasks missing from it are estimated at
         the mean of the given costs.
 
+        ``groups`` puts tasks into pools (a mapping task id -> group name, or
+        a function ``(task_id, spec) -> name or None``); each group runs at
+        most ``specialist_budgets.get(name, default_specialist_budget)``
+        tasks at once, and a full group never holds up another's tasks.
+
+        ``retry_policies`` overrides the retry policy per task;
+        ``circuit_key`` is a function ``(task_id, spec) -> key or None`` that
+        names the circuit breaker guarding a task.
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
         an unknown task and ``WaveCircularDependencyError`` for a cycle, both
         before anything runs.
         """
+        if not isinstance(tasks, Mapping):
+            raise TypeError(
+                f"tasks must be a mapping of task id to spec, got {type(tasks).__name__}"
+            )
         if not callable(task_executor):
             raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
         cfg = config if config is not None else self.config
         deps = dependencies if dependencies is not None else {}
         graph = build_graph(tasks, deps, priority_costs)
+        settings = run_settings(cfg, graph, inject_dep_outputs, retry_policies)
+        pools = resolve_pools(cfg, graph, tasks, groups)
         execution_id = str(uuid.uuid4())
         events = self._hub.stream(execution_id, enabled=cfg.emit_events)
+        loop = asyncio.get_running_loop()
+        circuits = CircuitGate(
+            settings.breakers, self._breakers, circuit_key, pools, events, loop.time
+        )
         run = DagRun(
             graph=graph,
             specs=tasks,
             dependencies=deps,
             body=task_executor,
-            settings=_settings(cfg, inject_dep_outputs),
+            settings=settings,
             events=events,
             execution_id=execution_id,
-            shared_breakers=self._shared_breakers,
+            circuits=circuits,
+            pools=pools,
             specialist=specialist_semaphore,
         )
         try:
@@ -96,25 +135,5 @@ class DAGExecutor:
             await events.drain()
         finally:
             await events.close()
-            self._last_task_breakers = run.task_breakers
+            self._last_run_breakers = circuits.local
         return result
-
-
-def _settings(cfg: WaveConfig, inject_dep_outputs: bool) -> RunSettings:
-    breakers = None
-    if cfg.circuit_breaker_enabled:
-        breakers = BreakerSettings(
-            cfg.circuit_failure_threshold, cfg.circuit_success_threshold,
-            cfg.circuit_recovery_timeout,
-        )  # fmt: skip
-    return RunSettings(
-        cap=cfg.max_parallel_per_wave,
-        attempt_timeout=cfg.default_task_timeout,
-        total_timeout=cfg.total_execution_timeout,
-        retry=cfg.effective_retry_policy(),
-        stop_on_first_error=cfg.stop_on_first_error,
-        allow_partial_success=cfg.allow_partial_success,
-        min_success_rate=cfg.min_success_rate,
-        inject_dep_outputs=inject_dep_outputs,
-        breakers=breakers,
-    )

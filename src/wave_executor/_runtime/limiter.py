@@ -1,8 +1,13 @@
-"""``AdaptiveSemaphore``: a FIFO concurrency limiter whose size can change at run time.
+"""``AdaptiveSemaphore``: a FIFO concurrency limiter whose window learns.
 
-For now ``adaptive=True`` does not shrink the window on its own (0.3.0 read
-a queue of waiters as overload and collapsed to ``min_val``; a feedback
-driven policy is planned). The limit only changes through ``set_limit``.
+With ``adaptive=True`` the window follows the AIMD policy of
+``wave_executor._core.aimd``: it grows while calls succeed with the window
+full and shrinks when calls report overload (429/503, a declared error
+type, a timeout). It never shrinks because tasks are waiting: 0.3.0 did,
+and so ran wide graphs at 2. Outcomes are reported with ``record_success``
+/ ``record_overload`` / ``record_failure``, or automatically by
+``async with sem.call():``. ``set_limit`` resizes by hand at any time.
+
 A waiter that is cancelled never leaks a slot: if it was granted a slot in
 the same instant, the slot is passed on.
 """
@@ -11,13 +16,49 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from types import TracebackType
+from typing import NamedTuple
 
-__all__ = ["AdaptiveSemaphore"]
+from wave_executor._core.aimd import AIMDPolicy
+from wave_executor._core.overload import is_overload
+
+__all__ = ["Admission", "AdaptiveSemaphore", "LimiterStatistics"]
+
+
+class Admission(NamedTuple):
+    """When a call got its slot, and how many calls (itself included) were in then."""
+
+    admitted_at: float
+    in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterStatistics:
+    limit: int
+    active: int
+    waiting: int
+    successes: int
+    overloads: int
+    failures: int
+    decreases: int
+
+
+_current: ContextVar[Admission | None] = ContextVar("wave_executor_admission", default=None)
 
 
 class AdaptiveSemaphore:
-    """Concurrency limiter with the 0.3.0 constructor and properties."""
+    """Concurrency limiter with the 0.3.0 constructor and properties.
+
+    ``initial`` is honoured exactly, even below ``min_val`` (0.3.0 clamped it
+    up); ``min_val`` is the floor the adaptive window never shrinks below
+    (or ``initial``, when that is lower). ``saturation_threshold`` is
+    accepted for 0.3.0 code and ignored: a queue is not overload.
+    ``overload_errors`` declares exception types that mean "too much".
+    """
 
     def __init__(
         self,
@@ -26,6 +67,9 @@ class AdaptiveSemaphore:
         max_val: int = 10_000,
         saturation_threshold: int = 20,
         adaptive: bool = True,
+        *,
+        backoff_ratio: float = 0.9,
+        overload_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         if initial < 1:
             raise ValueError(f"initial must be >= 1, got {initial}")
@@ -35,10 +79,17 @@ class AdaptiveSemaphore:
         self.max_val = max_val
         self.saturation_threshold = saturation_threshold
         self.adaptive = adaptive
-        # The caller's initial value is honoured exactly, even below min_val.
-        self._limit = min(initial, max_val)
+        self.overload_errors = overload_errors
+        start = min(initial, max_val)
+        self._policy = AIMDPolicy(
+            start, min_limit=min(min_val, start), max_limit=max_val, backoff_ratio=backoff_ratio
+        )
+        self._limit = start
         self._active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._successes = self._overloads = self._failures = 0
+
+    # -- state ---------------------------------------------------------------
 
     @property
     def limit(self) -> int:
@@ -55,16 +106,36 @@ class AdaptiveSemaphore:
     def locked(self) -> bool:
         return self._active >= self._limit
 
+    def statistics(self) -> LimiterStatistics:
+        return LimiterStatistics(
+            self._limit, self._active, self.waiting, self._successes, self._overloads,
+            self._failures, self._policy.decreases,
+        )  # fmt: skip
+
     def set_limit(self, limit: int) -> None:
-        """Resize the window; a larger window admits waiters at once."""
+        """Resize the window now; a larger window admits waiters at once."""
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        self._limit = limit
+        self._limit = self._policy.resize(limit) if self.adaptive else limit
         self._wake_waiters()
+
+    # -- slots ---------------------------------------------------------------
+
+    def try_acquire(self) -> Admission | None:
+        """Take a slot if one is free and nobody queues for it; never waits."""
+        if self._active >= self._limit or self._waiters:
+            return None
+        return self._admit()
+
+    def _admit(self) -> Admission:
+        self._active += 1
+        admission = Admission(asyncio.get_running_loop().time(), self._active)
+        _current.set(admission)
+        return admission
 
     async def acquire(self) -> None:
         if self._active < self._limit and not self._waiters:
-            self._active += 1
+            self._admit()
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -79,6 +150,8 @@ class AdaptiveSemaphore:
         finally:
             if (not waiter.done() or waiter.cancelled()) and waiter in self._waiters:
                 self._waiters.remove(waiter)
+        # _wake_waiters counted us in; record the admission in our own context.
+        _current.set(Admission(asyncio.get_running_loop().time(), self._active))
 
     def release_nowait(self) -> None:
         if self._active <= 0:
@@ -96,6 +169,57 @@ class AdaptiveSemaphore:
             if not waiter.done():
                 self._active += 1
                 waiter.set_result(None)
+
+    # -- feedback ------------------------------------------------------------
+
+    def record_success(self, admission: Admission | None = None) -> None:
+        """A call made under this semaphore succeeded."""
+        self._successes += 1
+        admission = admission or _current.get()
+        if self.adaptive and admission is not None:
+            before = self._limit
+            self._limit = self._policy.on_success(admission.in_flight)
+            if self._limit > before:
+                self._wake_waiters()
+
+    def record_overload(self, admission: Admission | None = None) -> None:
+        """A call was refused for overload (or timed out): the window shrinks."""
+        self._overloads += 1
+        admission = admission or _current.get()
+        if self.adaptive and admission is not None:
+            now = asyncio.get_running_loop().time()
+            self._limit = self._policy.on_overload(admission.admitted_at, now, admission.in_flight)
+
+    def record_failure(self) -> None:
+        """A call failed for another reason; the window does not move."""
+        self._failures += 1
+
+    def record_error(self, exc: BaseException, admission: Admission | None = None) -> bool:
+        """Classify ``exc`` and record it; True when it counted as overload."""
+        overload = is_overload(exc, self.overload_errors, isinstance(exc, TimeoutError))
+        if overload:
+            self.record_overload(admission)
+        else:
+            self.record_failure()
+        return overload
+
+    @asynccontextmanager
+    async def call(self) -> AsyncIterator[Admission]:
+        """Hold a slot for one call and report its outcome when the block ends."""
+        await self.acquire()
+        admission = _current.get()
+        assert admission is not None
+        try:
+            yield admission
+        except Exception as exc:
+            self.record_error(exc, admission)
+            raise
+        else:
+            self.record_success(admission)
+        finally:
+            self.release_nowait()
+
+    # -- 0.3.0 context manager -------------------------------------------------
 
     async def __aenter__(self) -> AdaptiveSemaphore:
         await self.acquire()

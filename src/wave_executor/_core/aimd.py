@@ -1,0 +1,98 @@
+"""The adaptive concurrency policy: AIMD driven by what calls report.
+
+Why not queue length: 0.3.0 shrank its window whenever more than 20 tasks
+waited, reading its own backlog as overload, so a wide graph ran at 2 while
+the service sat idle. A backlog says nothing about the service. What does:
+an explicit overload answer (429/503, a declared error type) or a timeout.
+
+The policy, after TCP congestion avoidance and Netflix's AIMD limiter:
+
+* **Additive increase.** A success of a call that was admitted while the
+  window was full (at least ``limit - 1`` others in flight) counts towards
+  growth; after ``limit`` such successes the limit grows by one, i.e. about
+  +1 per round trip while the window is actually used. A window that is not
+  used does not grow, so an idle spell cannot build up a burst.
+* **Multiplicative decrease** by ``backoff_ratio`` on overload, at most once
+  per round trip: an overload from a call admitted *before* the last
+  decrease is a consequence of the old limit and is ignored (TCP's fast
+  recovery rule; it needs no RTT estimate).
+* **Fast convergence.** A refused call that was admitted as the k-th call
+  in flight shows that k was too many: on overload the limit also drops to
+  k - 1 when that is lower. A service that refuses beyond capacity C thus
+  sends a window of 100 to about C in one step instead of fifteen.
+* **Careful probing.** k - 1 is remembered as the level known to work.
+  Below it the window grows at the normal pace; beyond it, ``probe_slowdown``
+  times slower. The window still finds capacity that appears later, but
+  knocks on the ceiling rarely, which keeps refused calls rare.
+
+Other failures (bugs, bad input) do not move the window. Everything here
+is pure: the caller passes ``now`` and the in-flight count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AIMDPolicy"]
+
+
+@dataclass
+class AIMDPolicy:
+    """Mutable AIMD state; ``limit`` is the current window (always within bounds)."""
+
+    limit: int
+    min_limit: int = 1
+    max_limit: int = 10_000
+    backoff_ratio: float = 0.9
+    probe_slowdown: int = 16
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_limit <= self.max_limit:
+            raise ValueError(
+                f"need 1 <= min_limit <= max_limit, got {self.min_limit}, {self.max_limit}"
+            )
+        if not 0.0 < self.backoff_ratio < 1.0:
+            raise ValueError(f"backoff_ratio must be in (0, 1), got {self.backoff_ratio}")
+        if self.probe_slowdown < 1:
+            raise ValueError(f"probe_slowdown must be >= 1, got {self.probe_slowdown}")
+        self.limit = self._bounded(self.limit)
+        self._credit = 0
+        self._last_decrease = float("-inf")
+        self._known_good = self.max_limit  # nothing learned yet: grow at the normal pace
+        self.decreases = 0
+
+    def _bounded(self, limit: int) -> int:
+        return max(self.min_limit, min(limit, self.max_limit))
+
+    def on_success(self, in_flight_at_admission: int) -> int:
+        """A call succeeded; ``in_flight_at_admission`` counts it too."""
+        limit = self.limit
+        if in_flight_at_admission >= limit - 1 and limit < self.max_limit:
+            self._credit += 1
+            needed = limit if limit < self._known_good else limit * self.probe_slowdown
+            if self._credit >= needed:
+                self._credit = 0
+                self.limit = limit + 1
+        return self.limit
+
+    def on_overload(self, admitted_at: float, now: float, in_flight_at_admission: int) -> int:
+        """The service refused a call (or it timed out): shrink, once per round trip."""
+        if admitted_at < self._last_decrease:
+            return self.limit  # a consequence of the old limit, already answered
+        target = int(self.limit * self.backoff_ratio)
+        fine = in_flight_at_admission - 1
+        if fine >= 1:
+            target = min(target, fine)
+            self._known_good = fine
+        self.limit = self._bounded(min(target, self.limit - 1))
+        self._last_decrease = now
+        self._credit = 0
+        self.decreases += 1
+        return self.limit
+
+    def resize(self, limit: int) -> int:
+        """Set the window by hand (bounded); learning starts afresh from there."""
+        self.limit = self._bounded(limit)
+        self._credit = 0
+        self._known_good = self.max_limit
+        return self.limit

@@ -1,0 +1,106 @@
+"""Which circuit breaker guards a task, and what happens when one changes state.
+
+A task's breaker key is, in order: what the ``circuit_key`` function of
+``execute()`` returns; ``spec["circuit_key"]`` for a dict spec (0.3.0); the
+task's group. Those keys live in the executor's registry (shared by its
+runs, or by several executors when one registry is passed to them). With
+none of them, the task id is the key, and that breaker lasts one run only:
+0.3.0 kept task-id breakers forever, so a healthy function could be
+failed fast by a previous run's trouble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from wave_executor._core.breaker import BreakerSettings, CircuitBreaker, CircuitBreakerRegistry
+from wave_executor._core.breaker import CircuitState as State
+from wave_executor._runtime.events import RunEvents
+from wave_executor._runtime.settings import KeyFunction, Pools
+
+__all__ = ["CircuitGate"]
+
+_EVENT = {
+    State.OPEN: "CIRCUIT_OPENED",
+    State.HALF_OPEN: "CIRCUIT_HALF_OPEN",
+    State.CLOSED: "CIRCUIT_CLOSED",
+}
+
+
+class CircuitGate:
+    """The breakers of one run, created lazily on a key's first failure."""
+
+    def __init__(
+        self,
+        settings: BreakerSettings | None,
+        shared: CircuitBreakerRegistry,
+        key_function: KeyFunction | None,
+        pools: Pools | None,
+        events: RunEvents,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.shared = shared
+        self.local = CircuitBreakerRegistry()
+        self._key_function = key_function
+        self._pools = pools
+        self._events = events
+        self._clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings is not None
+
+    def key_of(self, i: int, task_id: Any, spec: Any) -> tuple[Hashable, CircuitBreakerRegistry]:
+        if self._key_function is not None:
+            key = self._key_function(task_id, spec)
+            if key is not None:
+                return key, self.shared
+        if isinstance(spec, dict) and "circuit_key" in spec:
+            return spec["circuit_key"], self.shared
+        if self._pools is not None:
+            g = self._pools.group_of[i]
+            if g:
+                return self._pools.names[g], self.shared
+        return task_id, self.local
+
+    def find(self, i: int, task_id: Any, spec: Any) -> CircuitBreaker | None:
+        key, registry = self.key_of(i, task_id, spec)
+        return registry.get(key)
+
+    def create(self, i: int, task_id: Any, spec: Any) -> CircuitBreaker | None:
+        if self.settings is None:
+            return None
+        key, registry = self.key_of(i, task_id, spec)
+        return registry.get_or_create(key, self.settings, self._clock)
+
+    # -- calls that may change a breaker's state (and so emit an event) -------
+
+    def admit(self, breaker: CircuitBreaker, now: float) -> bool:
+        before = breaker.state
+        allowed = breaker.allow_request(now)
+        self._changed(breaker, before)
+        return allowed
+
+    def success(self, breaker: CircuitBreaker, now: float) -> None:
+        before = breaker.state
+        breaker.record_success(now)
+        self._changed(breaker, before)
+
+    def failure(self, breaker: CircuitBreaker, now: float) -> None:
+        before = breaker.state
+        breaker.record_failure(now)
+        self._changed(breaker, before)
+
+    def _changed(self, breaker: CircuitBreaker, before: State) -> None:
+        after = breaker.state
+        if after is not before and self._events.active:
+            self._events.emit(
+                _EVENT[after],
+                None,
+                circuit_key=breaker.key,
+                previous_state=before.value,
+                failure_count=breaker.failure_count,
+                success_count=breaker.success_count,
+            )
