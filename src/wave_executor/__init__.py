@@ -5,7 +5,7 @@ tasks are ready than slots, the one on the longest remaining chain goes
 first. See the README for a tour.
 """
 
-from wave_executor._core.breaker import CircuitBreaker, CircuitState
+from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry, CircuitState
 from wave_executor._core.config import AggregationStrategy, WaveConfig
 from wave_executor._core.records import (
     DAGExecutionResult,
@@ -17,7 +17,7 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult
 from wave_executor._runtime.executor import DAGExecutor
-from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.limiter import AdaptiveSemaphore, Admission, LimiterStatistics
 from wave_executor._version import __version__
 from wave_executor.errors import (
     CircuitBreakerOpenError,
@@ -29,15 +29,18 @@ from wave_executor.errors import (
 
 __all__ = [
     "AdaptiveSemaphore",
+    "Admission",
     "AggregationStrategy",
     "CircuitBreaker",
     "CircuitBreakerOpenError",
+    "CircuitBreakerRegistry",
     "CircuitState",
     "DAGExecutionResult",
     "DAGExecutor",
     "EscalationReport",
     "ExecutionContext",
     "GraphError",
+    "LimiterStatistics",
     "RetryPolicy",
     "TaskResult",
     "TaskStatus",

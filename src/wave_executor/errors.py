@@ -75,11 +75,17 @@ class WaveCircularDependencyError(GraphError):
 class CircuitBreakerOpenError(WaveExecutorError):
     """The circuit for ``key`` is open: the call was refused without being made."""
 
-    def __init__(self, key: Hashable, retry_after: float | None = None) -> None:
+    def __init__(
+        self, key: Hashable, retry_after: float | None = None, state: str = "open"
+    ) -> None:
         self.key = key
         self.retry_after = retry_after
+        self.state = state
+        why = "is open"
+        if state == "half_open":
+            why = "is half-open and its one probe is in flight"
         hint = f"; next probe allowed in {retry_after:.1f}s" if retry_after else ""
-        super().__init__(f"circuit {key!r} is open: call refused{hint}")
+        super().__init__(f"circuit {key!r} {why}: call refused{hint}")
 
 
 class IllegalTransitionError(WaveExecutorError, RuntimeError):

@@ -324,7 +324,7 @@ class DagRun:
 
     def _refuse(self, i: int, task_id: Any, breaker: CircuitBreaker) -> None:
         now = self._loop.time()
-        error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now))
+        error = CircuitBreakerOpenError(breaker.key, breaker.retry_after(now), breaker.state.value)
         self._record_failure(i, task_id, now, error, breaker, circuit_open=True)
 
     def _record_failure(

@@ -1,0 +1,250 @@
+"""Adaptive concurrency: the AIMD policy, the semaphore, and the executor feeding it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.helpers import Recorder
+from wave_executor import AdaptiveSemaphore, DAGExecutor, RetryPolicy, WaveConfig
+from wave_executor._core.aimd import AIMDPolicy
+from wave_executor._core.overload import is_overload, status_of_error
+from wave_executor.testing import OverloadedError, RateLimitedService, run_virtual
+
+
+def test_additive_increase_needs_a_full_window() -> None:
+    p = AIMDPolicy(4, min_limit=1, max_limit=10)
+    for _ in range(20):
+        p.on_success(in_flight_at_admission=1)  # window mostly idle: no growth
+    assert p.limit == 4
+    for _ in range(4):
+        p.on_success(in_flight_at_admission=4)
+    assert p.limit == 5  # one window's worth of successes at the limit: +1
+
+
+def test_never_above_max_or_below_min() -> None:
+    p = AIMDPolicy(3, min_limit=2, max_limit=3)
+    for _ in range(100):
+        p.on_success(3)
+    assert p.limit == 3
+    for t in range(100):
+        p.on_overload(admitted_at=float(t), now=float(t) + 0.5, in_flight_at_admission=3)
+    assert p.limit == 2
+
+
+def test_one_decrease_per_round_trip() -> None:
+    p = AIMDPolicy(100, max_limit=100)
+    assert p.on_overload(admitted_at=0.0, now=1.0, in_flight_at_admission=60) == 59
+    # Calls admitted before that decrease are answered already.
+    assert p.on_overload(admitted_at=0.5, now=1.1, in_flight_at_admission=80) == 59
+    assert p.on_overload(admitted_at=1.0, now=2.0, in_flight_at_admission=59) == 53
+    assert p.decreases == 2
+
+
+def test_fast_convergence_to_the_concurrency_that_worked() -> None:
+    p = AIMDPolicy(100, max_limit=100)
+    assert p.on_overload(admitted_at=0.0, now=0.001, in_flight_at_admission=21) == 20
+
+
+def test_probing_beyond_the_known_ceiling_is_slow() -> None:
+    p = AIMDPolicy(100, max_limit=100, probe_slowdown=4)
+    p.on_overload(0.0, 0.001, in_flight_at_admission=21)  # known good: 20
+    assert p.limit == 20
+    successes = 0
+    while p.limit == 20:
+        p.on_success(20)
+        successes += 1
+    assert successes == 4 * 20
+
+
+def test_resize_by_hand() -> None:
+    p = AIMDPolicy(10, max_limit=50)
+    assert p.resize(40) == 40 and p.resize(500) == 50 and p.resize(0) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"min_limit": 5, "max_limit": 2}, "min_limit"), ({"backoff_ratio": 1.0}, "backoff_ratio")],
+)
+def test_bad_policy(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AIMDPolicy(3, **kwargs)
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.response = type("Response", (), {"status_code": status})()
+
+
+class AioStyle(Exception):
+    status = 503
+
+
+class Throttled(Exception):
+    pass
+
+
+def test_overload_classification() -> None:
+    assert is_overload(HTTPError(429)) and is_overload(HTTPError(503))
+    assert not is_overload(HTTPError(500))
+    assert is_overload(AioStyle()) and status_of_error(AioStyle()) == 503
+    assert is_overload(Throttled(), declared=(Throttled,))
+    assert not is_overload(Throttled())
+    assert is_overload(ValueError(), timed_out=True)
+    assert is_overload(OverloadedError())
+
+
+async def drive(sem: AdaptiveSemaphore, service: RateLimitedService, calls: int) -> None:
+    """Every call must succeed: retry (at once) on overload."""
+
+    async def one(k: int) -> None:
+        while True:
+            try:
+                async with sem.call():
+                    await service.call(k)
+                return
+            except OverloadedError:
+                continue
+
+    await asyncio.gather(*(one(k) for k in range(calls)))
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_goodput_against_a_rate_limited_service(adaptive: bool) -> None:
+    """The issue's benchmark, on the virtual clock: C=20, 10 ms, refusal after 1 ms."""
+
+    async def main() -> tuple[RateLimitedService, AdaptiveSemaphore]:
+        service = RateLimitedService(capacity=20, service_time=0.010, reject_after=0.001)
+        sem = AdaptiveSemaphore(100, max_val=100, adaptive=adaptive)
+        await drive(sem, service, 2000)
+        return service, sem
+
+    (service, sem), elapsed = run_virtual(main())
+    ideal = 2000 * 0.010 / 20  # seconds at exactly C in flight
+    assert service.served == 2000
+    if adaptive:
+        assert ideal / elapsed >= 0.85
+        assert service.refused <= 5 * 2000 / 100
+        stats = sem.statistics()
+        assert stats.successes == 2000 and stats.overloads == service.refused
+        assert sem.limit <= 21
+    else:
+        assert service.refused > 2000  # the fixed window of 100 hammers it
+
+
+async def test_semaphore_feedback_and_statistics() -> None:
+    sem = AdaptiveSemaphore(10, max_val=10)
+    async with sem:
+        sem.record_overload()
+    assert sem.limit < 10
+    before = sem.limit
+    sem.set_limit(8)
+    assert sem.limit == 8 != before
+    with pytest.raises(Throttled):
+        async with sem.call():
+            raise Throttled
+    assert sem.statistics().failures == 1  # not declared as overload: the window holds
+    sem.overload_errors = (Throttled,)
+    with pytest.raises(Throttled):
+        async with sem.call():
+            raise Throttled
+    assert sem.limit < 8 and sem.active == 0
+
+
+async def test_non_adaptive_semaphore_ignores_feedback() -> None:
+    sem = AdaptiveSemaphore(5, adaptive=False)
+    async with sem:
+        sem.record_overload()
+    assert sem.limit == 5
+
+
+async def test_try_acquire() -> None:
+    sem = AdaptiveSemaphore(1)
+    admission = sem.try_acquire()
+    assert admission is not None and admission.in_flight == 1
+    assert sem.try_acquire() is None
+    sem.release_nowait()
+
+
+def test_executor_window_shrinks_on_overload_and_recovers_goodput() -> None:
+    rec = Recorder()
+
+    async def main() -> tuple[Any, RateLimitedService]:
+        service = RateLimitedService(capacity=5, service_time=0.010)
+
+        async def call(task_id: int, spec: Any) -> Any:
+            return await service.call(task_id)
+
+        policy = RetryPolicy(max_retries=50, backoff_factor=0)
+        ex = DAGExecutor(WaveConfig(max_parallel_per_wave=40, retry_policy=policy))
+        ex.on_event(rec)
+        result = await ex.execute(dict.fromkeys(range(400)), {}, call)
+        return result, service
+
+    (result, service), elapsed = run_virtual(main())
+    assert result.total_successful == 400
+    assert service.refused <= 0.05 * 400 + 40  # the first burst, then rare
+    changes = rec.of("CONCURRENCY_CHANGED")
+    assert changes and changes[0]["limit"] <= 5
+    assert elapsed <= 1.3 * (400 * 0.010 / 5)
+
+
+def test_without_overload_the_adaptive_window_keeps_the_full_cap() -> None:
+    peak = 0
+    running = 0
+
+    async def body(task_id: int, spec: Any) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+
+    async def main(adaptive: bool) -> float:
+        cfg = WaveConfig(max_parallel_per_wave=50, adaptive_batch_window=adaptive)
+        await DAGExecutor(cfg).execute(dict.fromkeys(range(10_000)), {}, body)
+        return asyncio.get_running_loop().time()
+
+    _, with_window = run_virtual(main(True))
+    _, fixed = run_virtual(main(False))
+    assert peak == 50
+    assert with_window == pytest.approx(fixed) == pytest.approx(10_000 / 50 * 0.005)
+
+
+def test_ordinary_failures_do_not_shrink_the_window() -> None:
+    peak = 0
+    running = 0
+
+    async def body(task_id: int, spec: Any) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        if task_id % 2:
+            raise ValueError("bad input")
+
+    async def main() -> Any:
+        cfg = WaveConfig(max_parallel_per_wave=8, max_retries=0, circuit_breaker_enabled=False)
+        return await DAGExecutor(cfg).execute(dict.fromkeys(range(200)), {}, body)
+
+    result, elapsed = run_virtual(main())
+    assert result.total_failed == 100 and peak == 8
+    assert elapsed == pytest.approx(200 / 8 * 0.01)
+
+
+async def test_specialist_semaphore_learns_from_the_run() -> None:
+    sem = AdaptiveSemaphore(8, min_val=1, max_val=8)
+
+    async def body(task_id: int, spec: Any) -> None:
+        await asyncio.sleep(0.001)
+        if task_id == 3:
+            raise HTTPError(429)
+
+    cfg = WaveConfig(max_retries=0, circuit_breaker_enabled=False)
+    await DAGExecutor(cfg).execute(dict.fromkeys(range(10)), {}, body, specialist_semaphore=sem)
+    stats = sem.statistics()
+    assert stats.overloads == 1 and stats.successes == 9 and sem.limit < 8
