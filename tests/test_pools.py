@@ -85,8 +85,10 @@ def test_group_caps_hold_and_a_full_group_never_delays_another(case: PoolCase) -
         if spans[i][0] > ready:
             # It waited: at the moment it became ready, a slot it needed was taken.
             global_full = running_at(spans, ready, range(case.n)) >= case.cap
-            g = case.group.get(i)
-            group_full = g is not None and running_at(spans, ready, members[g]) >= case.budgets[g]
+            name = case.group.get(i)
+            group_full = (
+                name is not None and running_at(spans, ready, members[name]) >= case.budgets[name]
+            )
             assert global_full or group_full, f"task {i} was held up for no reason"
 
 
