@@ -140,7 +140,8 @@ def main() -> None:
         refused = statistics.median(100 * r["refused"] / r["served"] for r in runs)
         rows[name] = (goodput, refused)
     ideal = rows["fixed-20"][0]
-    print(f"{CALLS} calls, C={CAPACITY}, {SERVICE_TIME * 1000:g} ms service, medians of {args.runs}")
+    service = f"C={CAPACITY}, {SERVICE_TIME * 1000:g} ms service"
+    print(f"{CALLS} calls, {service}, medians of {args.runs}")
     print()
     print("| variant | goodput (calls/s) | share of ideal | refused per 100 successes |")
     print("|---|---:|---:|---:|")
