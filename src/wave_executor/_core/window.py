@@ -13,12 +13,14 @@ __all__ = ["Window"]
 
 
 class Window:
-    __slots__ = ("active", "limit", "policy")
+    __slots__ = ("active", "ceiling", "limit", "policy")
 
     def __init__(self, limit: int, policy: AIMDPolicy | None = None) -> None:
         self.limit = policy.limit if policy is not None else limit
         self.active = 0
         self.policy = policy
+        #: Growth stops here; a window at its ceiling skips the policy on success.
+        self.ceiling = policy.max_limit if policy is not None else self.limit
 
     @classmethod
     def adaptive(cls, limit: int, floor: int) -> Window:
@@ -39,7 +41,7 @@ class Window:
         self.active -= 1
 
     def success(self, in_flight: int) -> None:
-        if self.policy is not None:
+        if self.limit < self.ceiling and self.policy is not None:
             self.limit = self.policy.on_success(in_flight)
 
     def overload(self, admitted_at: float, now: float, in_flight: int) -> None:

@@ -205,7 +205,8 @@ class DagRun:
                 if breaker is not None and not circuits.admit(breaker, clock()):
                     self._refuse(i, task_id, breaker)
                     continue
-            in_flight = window.admit()
+            window.active += 1  # Window.admit, inlined on the hot path
+            in_flight = window.active
             group_in_flight = 0 if pools is None else self._enter_group(i)
             start = clock()
             try:
@@ -217,7 +218,7 @@ class DagRun:
                         output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
                         specialist.record_success()
             except Exception as exc:
-                window.leave()
+                window.active -= 1
                 if pools is not None:
                     self._leave_group(i)
                 if specialist is not None:
@@ -233,8 +234,9 @@ class DagRun:
                     breaker.release_probe()
                 raise
             else:
-                window.leave()
-                window.success(in_flight)
+                window.active -= 1
+                if window.limit < window.ceiling:
+                    window.success(in_flight)
                 if pools is not None:
                     self._leave_group(i, group_in_flight)
                 if breaker is not None:

@@ -1,0 +1,157 @@
+"""The asyncio side of supervised runs: start one, cancel one with a reason, report its exit.
+
+A run is an asyncio task around ``run_attempt``, the attempt runner the DAG
+executor uses, with its own ``Watchdog`` (armed only if the task has a
+timeout: supervised tasks are long-running by default). The exit is
+reported from the task's done callback, so it is known even for a run
+cancelled before its first step; and because done callbacks run before
+anyone awaiting the task resumes, ``await asyncio.wait(runs)`` returns only
+after every exit has been recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from wave_executor._core.reconcile import SupervisedStatus
+from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
+
+__all__ = ["Exit", "RunTable", "mark_ready"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """How a run ended. ``cancelled`` is set when the reconciler cancelled it, with why."""
+
+    status: SupervisedStatus
+    output: Any = None
+    error: str | None = None
+    cancelled: str | None = None
+    upstream: Hashable | None = None  # for cancelled == "upstream_restarted"
+
+
+@dataclass(frozen=True, slots=True)
+class _RunHandle:
+    on_ready: Callable[[Hashable, int], None]
+    task_id: Hashable
+    run_id: int
+
+
+_CURRENT_RUN: ContextVar[_RunHandle | None] = ContextVar("wave_executor_run", default=None)
+
+
+def mark_ready() -> None:
+    """Declare the calling supervised run ready: its dependents may start now.
+
+    For long-running tasks (a server, a worker) that never end in "success":
+    call it from the task body (or from a task it spawned) once the task
+    serves. Idempotent; readiness ends with the run. Raises ``RuntimeError``
+    outside a run of a ``WaveReconciler``.
+    """
+    handle = _CURRENT_RUN.get()
+    if handle is None:
+        raise RuntimeError("mark_ready() must be called from a task run by a WaveReconciler")
+    handle.on_ready(handle.task_id, handle.run_id)
+
+
+class RunTable:
+    """At most one live run per task id; every run has a reconciler-wide id."""
+
+    def __init__(
+        self,
+        body: TaskBody,
+        on_exit: Callable[[Hashable, int, Exit], None],
+        on_ready: Callable[[Hashable, int], None],
+        name: str,
+    ) -> None:
+        self._body = body
+        self._on_exit = on_exit
+        self._on_ready = on_ready
+        self._name = name
+        self._runs: dict[Hashable, tuple[int, asyncio.Task[Any]]] = {}
+        self._cancelling: dict[int, tuple[str, Hashable | None]] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __contains__(self, task_id: Hashable) -> bool:
+        return task_id in self._runs
+
+    def tasks(self) -> set[asyncio.Task[Any]]:
+        return {task for _, task in self._runs.values()}
+
+    def start(
+        self, loop: asyncio.AbstractEventLoop, task_id: Hashable, argument: Any, limit: float
+    ) -> int:
+        """Start a run of ``task_id`` (none may be live); return its run id."""
+        assert task_id not in self._runs, f"{task_id!r} already has a live run"
+        self._seq += 1
+        run_id = self._seq
+        coro = self._run(loop, task_id, run_id, argument, limit)
+        task = loop.create_task(coro, name=f"{self._name}: {task_id}")
+        self._runs[task_id] = (run_id, task)
+        task.add_done_callback(partial(self._done, task_id, run_id))
+        return run_id
+
+    def cancel(
+        self,
+        task_id: Hashable,
+        reason: str,
+        upstream: Hashable | None = None,
+        override: bool = False,
+    ) -> asyncio.Task[Any] | None:
+        """Cancel the live run of ``task_id``; the first reason given wins unless ``override``."""
+        entry = self._runs.get(task_id)
+        if entry is None:
+            return None
+        run_id, task = entry
+        if override or run_id not in self._cancelling:
+            self._cancelling[run_id] = (reason, upstream)
+        task.cancel()
+        return task
+
+    def cancelling(self, run_id: int) -> bool:
+        return run_id in self._cancelling
+
+    async def _run(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        task_id: Hashable,
+        run_id: int,
+        argument: Any,
+        limit: float,
+    ) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        watchdog = Watchdog(loop, task)
+        _CURRENT_RUN.set(_RunHandle(self._on_ready, task_id, run_id))  # this task's context only
+        try:
+            return await run_attempt(self._body, task_id, argument, watchdog, limit, loop.time())
+        finally:
+            watchdog.close()
+
+    def _done(self, task_id: Hashable, run_id: int, task: asyncio.Task[Any]) -> None:
+        if self._runs.get(task_id, (None,))[0] == run_id:
+            del self._runs[task_id]
+        exit_ = _exit_of(task)  # also retrieves the exception, so asyncio never logs it
+        cancelled = self._cancelling.pop(run_id, None)
+        if cancelled is not None:
+            exit_ = Exit(SupervisedStatus.STOPPED, cancelled=cancelled[0], upstream=cancelled[1])
+        self._on_exit(task_id, run_id, exit_)
+
+
+def _exit_of(task: asyncio.Task[Any]) -> Exit:
+    if task.cancelled():  # by someone else than the reconciler
+        return Exit(SupervisedStatus.FAILED, error="cancelled")
+    exc = task.exception()
+    if exc is None:
+        return Exit(SupervisedStatus.SUCCESS, output=task.result())
+    if isinstance(exc, AttemptTimeout):
+        return Exit(SupervisedStatus.TIMEOUT, error=str(exc))
+    return Exit(SupervisedStatus.FAILED, error=str(exc) or type(exc).__name__)

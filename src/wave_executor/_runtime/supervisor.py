@@ -1,0 +1,523 @@
+"""The supervisor behind ``WaveReconciler``: a control loop woken by change.
+
+Every trigger -- a run exits, ``update()`` is called, a restart timer fires,
+a dependency changes status or becomes ready, a slot frees -- puts task ids
+in a *dirty* set and wakes the control loop. The loop takes the whole set at
+once (so repeated triggers merge), asks the pure ``reconcile_task`` what
+each task needs and applies it. The loop is one asyncio task and applying
+never awaits, so one task is reconciled at a time. Every ``resync_s``
+seconds (0.3.0's ``poll_interval_s``) it reconciles everything: a safety
+net, not the reaction time.
+
+Exits are recorded, and restart decisions made, the moment a run ends (in
+its done callback); status changes go through ``_move``, which checks the
+transition table and fires the triggers, the event and the checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wave_executor._core.graph import build_graph
+from wave_executor._core.reconcile import (
+    TERMINAL,
+    ActionKind,
+    CheckpointStore,
+    ReconcileTaskSpec,
+    ReconcileTaskState,
+    SupervisedStatus,
+    TaskRecord,
+    diff_desired,
+    reconcile_task,
+    record_from_checkpoint,
+    spec_from_checkpoint,
+)
+from wave_executor._core.restart import RestartPolicy, RestartSettings, check_timeout, decide
+from wave_executor._runtime.attempt import TaskBody
+from wave_executor._runtime.supervised_runs import Exit, RunTable
+from wave_executor._runtime.supervisor_io import CheckpointWriter, Entry, EventOutlet
+
+__all__ = ["Supervisor", "SupervisorSettings"]
+
+_S = SupervisedStatus
+REMOVED = "removed_from_desired"
+SHUTDOWN = "reconciler_stopped"
+SPEC_CHANGED = "spec_changed"
+UPSTREAM = "upstream_restarted"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSettings:
+    cap: int  # runs at once (WaveConfig.max_parallel_per_wave)
+    resync_s: float
+    inject_dep_outputs: bool
+    emit_events: bool
+    restart: RestartSettings
+
+
+class Supervisor:
+    """Desired state, observed records, runs, and the loop that reconciles them."""
+
+    def __init__(
+        self,
+        body: TaskBody,
+        settings: SupervisorSettings,
+        reconciler_id: str,
+        store: CheckpointStore | None = None,
+    ) -> None:
+        self._settings = settings
+        self._rid = reconciler_id
+        self.events = EventOutlet(reconciler_id, settings.emit_events)
+        self._writer = None if store is None else CheckpointWriter(store, reconciler_id, self._entry)
+        self._runs = RunTable(body, self._on_exit, self._on_ready, f"reconciler {reconciler_id}")
+        self.desired: dict[Hashable, ReconcileTaskSpec] = {}
+        self.deps: dict[Hashable, tuple[Hashable, ...]] = {}
+        self._dependents: dict[Hashable, list[Hashable]] = {}
+        self.records: dict[Hashable, TaskRecord] = {}
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._dirty: dict[Hashable, None] = {}  # ordered sets, as dicts
+        self._waiting_slot: dict[Hashable, None] = {}
+        self._open: set[Hashable] = set()  # desired, not "always", not terminal
+        self._complete = asyncio.Event()
+        self._complete.set()
+        self._wake = asyncio.Event()
+        self._control: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._restored = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._origin = (0.0, datetime.now(UTC))  # a (monotonic, wall) pair, for display
+        self.started_at: float | None = None
+        self.cycles = 0
+        self._rng = random.Random()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._control is not None
+
+    async def start(self) -> None:
+        """Start the control loop; on the first start, restore from the store first."""
+        if self._control is not None:
+            return
+        loop = self._bind_loop()
+        restored = 0
+        if self._writer is not None and not self._restored:
+            self._restored = True  # set before awaiting: a concurrent start() must not restore
+            try:
+                restored = await self._restore(self._writer)
+            except BaseException:
+                self._restored = False
+                raise
+            if self._control is not None:
+                return
+        self._stopping = False
+        self.started_at = loop.time()
+        for record in self.records.values():
+            if record.status is _S.STOPPED and record.reason == SHUTDOWN:
+                record.reason = None
+                self._move(record, _S.PENDING, "TASK_PENDING", reason="resumed")
+        self._dirty.update(dict.fromkeys(self.desired))
+        self._control = loop.create_task(self._control_loop(), name=f"reconciler {self._rid}")
+        if self._writer is not None:
+            self._writer.start(loop)
+        self._emit("RECONCILER_STARTED", None, task_count=len(self.desired), restored=restored)
+
+    async def stop(self) -> None:
+        """Admit nothing new, cancel and await every run, flush checkpoints and events."""
+        self._stopping = True
+        control, self._control = self._control, None
+        if control is not None:
+            control.cancel()
+            await asyncio.wait({control})
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._waiting_slot.clear()
+        for task_id in list(self.records):
+            self._runs.cancel(task_id, SHUTDOWN)
+        while len(self._runs):  # exits are recorded before wait() returns
+            await asyncio.wait(self._runs.tasks())
+        if control is not None:
+            self._emit("RECONCILER_STOPPED", None, reconcile_cycle=self.cycles)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """When not running: write pending checkpoints and deliver pending events now."""
+        if self._control is None:
+            if self._writer is not None:
+                await self._writer.close()
+            await self.events.drain()
+
+    async def wait_complete(self, limit: float) -> bool:
+        """Wait until every desired task not under "always" is terminal (woken, not polled)."""
+        try:
+            async with asyncio.timeout(None if math.isinf(limit) else max(limit, 0.0)):
+                while self._open:
+                    await self._complete.wait()
+        except TimeoutError:
+            return not self._open
+        return True
+
+    # -- desired state ---------------------------------------------------------
+
+    def apply(
+        self, specs: dict[Hashable, ReconcileTaskSpec], deps: dict[Hashable, tuple[Hashable, ...]]
+    ) -> set[asyncio.Task[Any]]:
+        """Replace the desired state (validated by the caller); return runs to await."""
+        self._bind_loop()
+        diff = diff_desired(self.desired, specs)
+        self.desired, self.deps = specs, deps
+        self._dependents = _reverse(deps)
+        ending: set[asyncio.Task[Any] | None] = set()
+        for task_id in diff.removed:
+            self._cancel_timer(task_id)
+            ending.add(self._runs.cancel(task_id, REMOVED, override=True))
+            record = self.records[task_id]
+            if task_id not in self._runs and record.status is not _S.STOPPED:
+                self._move(record, _S.STOPPED, "TASK_STOPPED", reason=REMOVED)
+            record.reason = REMOVED
+        for task_id in diff.added:
+            if task_id in self._runs:  # removed a moment ago; that run is still ending
+                ending.add(self._runs.cancel(task_id, SPEC_CHANGED, override=True))
+            else:
+                self.records[task_id] = TaskRecord(task_id)
+        for task_id in diff.changed:
+            self._respec(task_id, ending)
+        for task_id in diff.retuned:  # settings apply from the next exit, except:
+            record = self.records[task_id]
+            if record.status is _S.SUCCESS and specs[task_id].restart_policy != "always":
+                record.next_start_after = None  # no "always" restart any more
+                self._cancel_timer(task_id)
+        self._recount_open()
+        self._dirty.update(dict.fromkeys(specs))
+        self._wake.set()
+        if self._writer is not None:
+            for task_id in (*specs, *diff.removed):
+                self._writer.mark(task_id)
+        counts = {"added": len(diff.added), "removed": len(diff.removed)}
+        self._emit("DESIRED_STATE_UPDATED", None, task_count=len(specs), **counts)
+        ending.discard(None)
+        return {task for task in ending if task is not None}
+
+    def _respec(self, task_id: Hashable, ending: set[asyncio.Task[Any] | None]) -> None:
+        """A changed spec: restart with a fresh quota (after the old run has ended)."""
+        self._cancel_timer(task_id)
+        if task_id in self._runs:
+            ending.add(self._runs.cancel(task_id, SPEC_CHANGED, override=True))
+            return
+        record = self.records[task_id]
+        record.fresh_quota()
+        if record.status is not _S.PENDING:
+            self._move(record, _S.PENDING, "TASK_PENDING", reason=SPEC_CHANGED)
+
+    # -- the control loop ------------------------------------------------------
+
+    async def _control_loop(self) -> None:
+        resync = self._settings.resync_s
+        while True:
+            if self._dirty:
+                await asyncio.sleep(0)  # let runs and callbacks in between rounds
+            else:
+                self._wake.clear()
+                try:
+                    async with asyncio.timeout(None if math.isinf(resync) else resync):
+                        await self._wake.wait()
+                except TimeoutError:
+                    self._dirty.update(dict.fromkeys(self.desired))
+            self._round()
+
+    def _round(self) -> None:
+        batch, self._dirty = self._dirty, {}
+        now = self._clock()
+        for task_id in batch:
+            self._reconcile(task_id, now)
+        free = self._settings.cap - len(self._runs)
+        while free > 0 and self._waiting_slot:
+            task_id = next(iter(self._waiting_slot))
+            del self._waiting_slot[task_id]
+            self._mark(task_id)
+            free -= 1
+        self.cycles += 1
+
+    def _reconcile(self, task_id: Hashable, now: float) -> None:
+        spec = self.desired.get(task_id)
+        record = self.records.get(task_id)
+        if spec is None or record is None or self._stopping:
+            return
+        deps = {d: self.records[d] for d in self.deps.get(task_id, ())}
+        rest_for_one = self._settings.restart.rest_for_one
+        action = reconcile_task(record, deps, now, rest_for_one=rest_for_one)
+        if action.kind is ActionKind.UNSKIP:
+            record.reason = record.root = record.last_error = None
+            self._move(record, _S.PENDING, "TASK_PENDING", reason="dependencies_recovered")
+            action = reconcile_task(record, deps, now, rest_for_one=rest_for_one)
+        if action.kind is ActionKind.START:
+            if len(self._runs) < self._settings.cap:
+                self._start(record, spec, deps, now)
+            else:
+                self._waiting_slot[task_id] = None
+        elif action.kind is ActionKind.WAIT:
+            self._arm_timer(task_id, action.at)
+        elif action.kind is ActionKind.SKIP:
+            self._skip(record, action.deps, deps)
+        elif action.kind is ActionKind.STOP:
+            self._runs.cancel(task_id, UPSTREAM, upstream=action.deps[0])
+
+    def _skip(
+        self, record: TaskRecord, dead: tuple[Hashable, ...], deps: Mapping[Hashable, TaskRecord]
+    ) -> None:
+        first = deps[dead[0]]
+        root = first.root if first.status is _S.SKIPPED and first.root is not None else dead[0]
+        reason = f"dependency {dead[0]!r} is {first.status.value}"
+        if root != dead[0] and root in self.records:
+            reason += f" (root cause: {root!r} is {self.records[root].status.value})"
+        record.reason = record.last_error = reason
+        record.root, record.next_start_after = root, None
+        self._cancel_timer(record.task_id)
+        self._move(record, _S.SKIPPED, "TASK_SKIPPED", failed_deps=list(dead), reason=reason)
+
+    # -- runs --------------------------------------------------------------------
+
+    def _start(
+        self,
+        record: TaskRecord,
+        spec: ReconcileTaskSpec,
+        deps: Mapping[Hashable, TaskRecord],
+        now: float,
+    ) -> None:
+        task_id = record.task_id
+        self._cancel_timer(task_id)
+        self._waiting_slot.pop(task_id, None)
+        argument = spec.spec
+        if self._settings.inject_dep_outputs:  # the DAG executor's shape, on a copy
+            outputs = {d: dep.output for d, dep in deps.items()}
+            if isinstance(argument, dict):
+                argument = {**argument, "_dep_outputs": outputs}
+            else:
+                argument = {"spec": argument, "_dep_outputs": outputs}
+        record.runs += 1
+        record.restart_count = record.runs - 1
+        record.ready, record.started_at, record.next_start_after = False, now, None
+        record.dep_runs = {d: dep.run_id for d, dep in deps.items()}
+        loop = self._bind_loop()
+        record.run_id = self._runs.start(loop, task_id, argument, check_timeout(spec.timeout_s))
+        restarts = record.restart_count
+        self._move(record, _S.RUNNING, "TASK_STARTED", restart_count=restarts, run=record.runs)
+
+    def _on_exit(self, task_id: Hashable, run_id: int, exit_: Exit) -> None:
+        if self._waiting_slot:
+            self._wake.set()  # a slot is free
+        record = self.records.get(task_id)
+        if record is None or record.run_id != run_id:
+            return
+        record.ready = False
+        if exit_.cancelled is not None:
+            self._after_cancel(record, exit_.cancelled, exit_.upstream)
+        else:
+            self._after_exit(record, exit_, self._clock())
+
+    def _after_exit(self, record: TaskRecord, exit_: Exit, now: float) -> None:
+        status = exit_.status
+        ran_for = now - (record.started_at if record.started_at is not None else now)
+        info = {"status": status.value, "duration_ms": round(ran_for * 1e3, 3), "run": record.runs}
+        if status is _S.SUCCESS:
+            record.output, record.last_error = exit_.output, None
+            self._move(record, status, "TASK_COMPLETED", **info)
+        else:
+            record.last_error = exit_.error
+            self._move(record, status, "TASK_FAILED", error=exit_.error, **info)
+        spec = self.desired[record.task_id]  # a removed task's run exits as cancelled
+        decision = decide(
+            spec.restart_policy,
+            failed=status is not _S.SUCCESS,
+            ran_for=ran_for,
+            now=now,
+            max_restart_attempts=spec.max_restart_attempts,
+            backoff_base=spec.restart_backoff_base,
+            settings=self._settings.restart,
+            history=record.history,
+            u=self._rng.random(),
+        )
+        failures = record.history.streak
+        if decision.blocked is not None:
+            record.reason = decision.blocked
+            self._move(record, _S.BLOCKED, "TASK_BLOCKED", reason=record.reason, failures=failures)
+        elif decision.restart:
+            record.next_start_after = now + decision.delay
+            if status is not _S.SUCCESS:  # a clean exit still satisfies dependents
+                self._move(record, _S.PENDING)
+            self._emit(
+                "TASK_RESTART_SCHEDULED", record.task_id, delay_s=decision.delay,
+                restart_count=record.runs, after=status.value, failures=failures,
+            )  # fmt: skip
+            self._mark(record.task_id)
+
+    def _after_cancel(self, record: TaskRecord, reason: str, upstream: Hashable | None) -> None:
+        extra = {} if upstream is None else {"upstream": upstream}
+        if reason in (REMOVED, SHUTDOWN):
+            record.reason = reason
+            self._move(record, _S.STOPPED, "TASK_STOPPED", reason=reason, **extra)
+            return
+        if reason == SPEC_CHANGED:
+            record.fresh_quota()
+        self._move(record, _S.PENDING, "TASK_STOPPED", reason=reason, **extra)  # runs again
+        self._mark(record.task_id)
+
+    def _on_ready(self, task_id: Hashable, run_id: int) -> None:
+        record = self.records.get(task_id)
+        if record is None or record.run_id != run_id or record.status is not _S.RUNNING:
+            return
+        if record.ready or self._runs.cancelling(run_id):
+            return
+        record.ready = True
+        self._changed(record)
+        self._emit("TASK_READY", task_id, run=record.runs)
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _move(
+        self, record: TaskRecord, to: SupervisedStatus, event: str | None = None, **data: Any
+    ) -> None:
+        """The one place a status changes: table check, triggers, checkpoint, event."""
+        record.move(to)
+        self._changed(record)
+        if event is not None:
+            self._emit(event, record.task_id, **data)
+
+    def _changed(self, record: TaskRecord) -> None:
+        task_id = record.task_id
+        dependents = self._dependents.get(task_id)
+        if dependents:
+            self._dirty.update(dict.fromkeys(dependents))
+            self._wake.set()
+        spec = self.desired.get(task_id)
+        if spec is not None and spec.restart_policy is not RestartPolicy.ALWAYS:
+            if record.status in TERMINAL:
+                self._open.discard(task_id)
+            else:
+                self._open.add(task_id)
+            self._sync_complete()
+        if self._writer is not None:
+            self._writer.mark(task_id)
+
+    def _recount_open(self) -> None:
+        self._open = {
+            task_id
+            for task_id, spec in self.desired.items()
+            if spec.restart_policy is not RestartPolicy.ALWAYS
+            and self.records[task_id].status not in TERMINAL
+        }
+        self._sync_complete()
+
+    def _sync_complete(self) -> None:
+        if self._open:
+            self._complete.clear()
+        else:
+            self._complete.set()
+
+    def _mark(self, task_id: Hashable) -> None:
+        self._dirty[task_id] = None
+        self._wake.set()
+
+    def _arm_timer(self, task_id: Hashable, at: float) -> None:
+        timer = self._timers.get(task_id)
+        if timer is not None:
+            if timer.when() == at:
+                return
+            timer.cancel()
+        self._timers[task_id] = self._bind_loop().call_at(at, self._timer_fired, task_id)
+
+    def _timer_fired(self, task_id: Hashable) -> None:
+        self._timers.pop(task_id, None)
+        self._mark(task_id)
+
+    def _cancel_timer(self, task_id: Hashable) -> None:
+        timer = self._timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _emit(self, event_type: str, task_id: Hashable | None, **data: Any) -> None:
+        self.events.emit(event_type, task_id, **data)
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:  # an asyncio.Event binds to the first loop it meets
+                self._wake, self._complete = asyncio.Event(), asyncio.Event()
+                self._sync_complete()
+            self._loop = loop
+            self._origin = (loop.time(), datetime.now(UTC))
+        return loop
+
+    def _clock(self) -> float:
+        return self._bind_loop().time()
+
+    def wall(self, t: float | None) -> datetime | None:
+        """A monotonic time as a wall-clock datetime (for display only)."""
+        if t is None:
+            return None
+        mono, wall = self._origin
+        return wall + timedelta(seconds=t - mono)
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def snapshot(self, record: TaskRecord) -> ReconcileTaskState:
+        """The public view of a record: a new object, with wall-clock datetimes."""
+        return ReconcileTaskState(
+            task_id=record.task_id,
+            status=record.status,
+            restart_count=record.restart_count,
+            last_started=self.wall(record.started_at),
+            next_start_after=self.wall(record.next_start_after),
+            last_error=record.last_error,
+            output=record.output,
+            ready=record.ready,
+            reason=record.reason,
+        )
+
+    def _entry(self, task_id: Hashable) -> Entry:
+        """What the checkpoint writer saves for ``task_id`` (spec None: removed)."""
+        spec = self.desired.get(task_id)
+        record = self.records.get(task_id)
+        if spec is None or record is None:
+            return None, ReconcileTaskState(task_id, _S.STOPPED, reason=REMOVED), set()
+        state = self.snapshot(record)
+        if record.status is _S.STOPPED and record.reason == SHUTDOWN:
+            state.status, state.reason = _S.PENDING, None  # a shutdown is not an outcome
+        return replace(spec), state, set(self.deps.get(task_id, ()))
+
+    async def _restore(self, writer: CheckpointWriter) -> int:
+        """Add the stored tasks that the desired state does not already name."""
+        specs, states, deps = await writer.load()
+        found = {
+            task_id: spec_from_checkpoint(task_id, raw)
+            for task_id, raw in specs.items()
+            if raw is not None and task_id not in self.desired
+        }
+        if not found:
+            return 0
+        found_deps = {t: tuple(deps[t]) for t in found if deps.get(t)}
+        desired, all_deps = {**self.desired, **found}, {**self.deps, **found_deps}
+        build_graph(desired, all_deps)  # a checkpoint is input too: validate it
+        self.desired, self.deps = desired, all_deps
+        self._dependents = _reverse(all_deps)
+        for task_id, spec in found.items():
+            state = states.get(task_id)
+            self.records[task_id] = record_from_checkpoint(task_id, state, spec.restart_policy)
+        self._recount_open()
+        return len(found)
+
+
+def _reverse(deps: Mapping[Hashable, Iterable[Hashable]]) -> dict[Hashable, list[Hashable]]:
+    dependents: dict[Hashable, list[Hashable]] = {}
+    for task_id, upstream in deps.items():
+        for dep in upstream:
+            dependents.setdefault(dep, []).append(task_id)
+    return dependents
