@@ -31,14 +31,27 @@ class Plan:
     __slots__ = ("_graph", "_n", "_ready", "_state", "_waiting", "unfinished")
 
     def __init__(
-        self, graph: Graph, group_of: Sequence[int] | None = None, n_groups: int = 1
+        self,
+        graph: Graph,
+        group_of: Sequence[int] | None = None,
+        n_groups: int = 1,
+        completed: Sequence[int] = (),
     ) -> None:
+        """``completed``: tasks that already succeeded (a resumed run). They must
+        be closed under dependencies: every dependency of one is in it too."""
         self._graph = graph
         n = self._n = len(graph)
-        self._waiting = graph.indegree.tolist()  # a list: small ints are not boxed anew
-        self._state = bytearray(n)  # every task starts PENDING (code 0)
+        self._waiting = waiting = graph.indegree.tolist()  # a list: small ints are not boxed anew
+        self._state = state = bytearray(n)  # every task starts PENDING (code 0)
+        self.unfinished = n
+        offsets, successors = graph.offsets, graph.successors
+        for i in completed:
+            state[i] = _SUCCESS
+            for k in range(offsets[i], offsets[i + 1]):
+                waiting[successors[k]] -= 1
+        self.unfinished -= len(completed)
         priority = graph.priority
-        roots = [i for i in range(n) if not graph.indegree[i]]
+        roots = [i for i in range(n) if not waiting[i] and state[i] == _PENDING]
         for i in roots:
             self._state[i] = _READY
         self._ready: ReadyHeap | GroupedReady
@@ -48,8 +61,6 @@ class Plan:
             self._ready = GroupedReady(group_of, n_groups)
             for i in roots:
                 self._ready.push(priority[i], i)
-        #: Tasks not yet in a terminal status.
-        self.unfinished = n
 
     # -- queries -------------------------------------------------------------
 
