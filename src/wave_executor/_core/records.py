@@ -108,6 +108,10 @@ class DAGExecutionResult:
     min_success_rate: float = 0.7
     stopped_reason: str | None = None
     duration_s: float | None = None
+    #: The durable run this execution belongs to (``execute(..., store=...)``).
+    run_id: str | None = None
+    #: Ids of tasks whose stored success was reused instead of running them.
+    restored: list[Any] = field(default_factory=list)
 
     def _count(self, status: TaskStatus) -> int:
         results = self.task_results
@@ -191,6 +195,8 @@ class DAGExecutionResult:
             "overall_success_rate": self.overall_success_rate,
             "succeeded": self.succeeded,
             "stopped_reason": self.stopped_reason,
+            "run_id": self.run_id,
+            "restored": len(self.restored),
             "duration_ms": round(self.duration_ms, 2),
             "started_at": _iso(self.started_at),
             "completed_at": _iso(self.completed_at),

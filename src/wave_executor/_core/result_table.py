@@ -38,6 +38,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         "_start",
         "_status",
         "_wall0",
+        "restored",
         "wave_id",
     )
 
@@ -60,6 +61,8 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         self._errors: dict[int, str] = {}
         self._retries: dict[int, int] = {}
         self._cache: dict[int, TaskResult] = {}
+        #: Tasks whose stored success was reused instead of running them (resumed runs).
+        self.restored: list[int] = []
         self._mono0 = mono0
         self._wall0 = wall0
         self.wave_id = wave_id
@@ -84,6 +87,9 @@ class TaskResultTable(Mapping[Any, TaskResult]):
             self._errors[i] = error
         if retries:
             self._retries[i] = retries
+
+    def ids_of(self, indices: list[int]) -> list[Any]:
+        return [self._ids[i] for i in indices]
 
     def output_of(self, i: int) -> Any:
         return self._outputs[i]

@@ -69,7 +69,7 @@ def task_key(task_id: Any) -> str:
 
 
 def reusable_tasks(
-    graph: Graph, fingerprints: list[str | None], stored: Mapping[str, tuple[str, Any]]
+    graph: Graph, fingerprints: list[str | None], stored: Mapping[str, tuple[str | None, Any]]
 ) -> list[int]:
     """Indices of tasks whose stored success can stand in for running them."""
     n = len(graph)

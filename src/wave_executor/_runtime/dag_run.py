@@ -34,6 +34,7 @@ from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, r
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import RunEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import Pools, RunSettings
 from wave_executor.errors import CircuitBreakerOpenError
 
@@ -73,6 +74,8 @@ class DagRun:
         circuits: CircuitGate,
         pools: Pools | None = None,
         specialist: AdaptiveSemaphore | None = None,
+        recorder: RunRecorder | None = None,
+        restored: Mapping[int, Any] | None = None,
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
@@ -85,10 +88,13 @@ class DagRun:
         self._circuits = circuits
         self._pools = pools
         self._specialist = specialist
+        self._recorder = recorder
+        self._restored = restored or {}
+        completed = list(self._restored)
         if pools is None:
-            self._plan = Plan(graph)
+            self._plan = Plan(graph, completed=completed)
         else:
-            self._plan = Plan(graph, pools.group_of, len(pools.names))
+            self._plan = Plan(graph, pools.group_of, len(pools.names), completed)
         self._window = settings.global_window()
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
@@ -96,9 +102,10 @@ class DagRun:
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
-        self._table = TaskResultTable(
-            graph.ids, graph.index, self._plan.codes, self._loop.time(), time.time()
-        )
+        mono0, wall0 = self._loop.time(), time.time()
+        self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, mono0, wall0)
+        if recorder is not None:
+            recorder.set_clock(mono0, wall0)
         seed = settings.retry.seed
         self._rng = random.Random(seed)
 
@@ -109,6 +116,7 @@ class DagRun:
         started = self._loop.time()
         started_at = self._wall(started)
         self._events.emit("EXECUTION_STARTED", None, total_tasks=len(self._graph))
+        self._restore(started)
         stopped: str | None = None
         self._finished = self._loop.create_future()
         if self._plan.done:
@@ -140,6 +148,8 @@ class DagRun:
             min_success_rate=settings.min_success_rate,
             stopped_reason=stopped,
             duration_s=finished - started,
+            run_id=None if self._recorder is None else self._recorder.run_id,
+            restored=self._table.ids_of(self._table.restored),
         )
         if self._events.active:
             self._events.emit(
@@ -155,6 +165,17 @@ class DagRun:
                 stopped_reason=stopped,
             )
         return result
+
+    def _restore(self, now: float) -> None:
+        """Stored successes stand in for tasks of a resumed run: outputs, events."""
+        table, events = self._table, self._events
+        for i, output in self._restored.items():
+            table.record(i, now, now, output)
+            table.restored.append(i)
+            if events.active:
+                events.emit(
+                    "TASK_COMPLETED", self._ids[i], status="success", duration_ms=0.0, restored=True
+                )
 
     @property
     def concurrency_limit(self) -> int:
@@ -313,6 +334,8 @@ class DagRun:
             retrying = self._retrying.pop(i, None)
             if retrying is not None:
                 first, retries = retrying.first_start, len(retrying.failures)
+        if self._recorder is not None and not self._keep(i, start, first, end, output, retries):
+            return
         self._table.record(i, first, end, output, None, retries)
         plan = self._plan
         released = plan.succeed(i)
@@ -323,6 +346,21 @@ class DagRun:
             self._finish()
         elif self._workers < self._window.limit and (released > 1 or self._pools is not None):
             self._spawn(reserved=1)
+
+    def _keep(
+        self, i: int, start: float, first: float, end: float, output: Any, retries: int
+    ) -> bool:
+        """Record a success in the store; an output it cannot keep fails the task."""
+        assert self._recorder is not None
+        try:
+            self._recorder.outcome(i, "success", output, None, first, end, retries)
+        except Exception as exc:
+            if retries:
+                self._retrying[i] = _Retrying(first)  # keep the history for the report
+            self._record_failure(i, self._ids[i], start, exc, None, retryable=False)
+            return False
+        self._recorder.attempt(i, retries + 1, "success", None, start, end)
+        return True
 
     def _refuse(self, i: int, task_id: Any, breaker: CircuitBreaker) -> None:
         now = self._loop.time()
@@ -339,6 +377,7 @@ class DagRun:
         *,
         circuit_open: bool = False,
         overload: bool = False,
+        retryable: bool = True,
     ) -> None:
         now = self._loop.time()
         timed_out = isinstance(exc, AttemptTimeout)
@@ -351,9 +390,14 @@ class DagRun:
         attempt = len(retrying.failures) + 1
         policy = self._settings.retry_for(i)
         delay = policy.delay(attempt, self._rng.random()) if attempt <= policy.max_retries else 0.0
-        retry = not circuit_open and policy.should_retry(
-            attempt, timed_out, exc, now - retrying.first_start, delay
+        retry = (
+            retryable
+            and not circuit_open
+            and policy.should_retry(attempt, timed_out, exc, now - retrying.first_start, delay)
         )
+        if self._recorder is not None:
+            status = "timeout" if timed_out else "failed"
+            self._recorder.attempt(i, attempt, status, message, started, now)
         retrying.failures.append(
             AttemptFailure(
                 message, timed_out, circuit_open, overload, type(exc).__name__,
@@ -414,6 +458,9 @@ class DagRun:
         error = failures[-1].message
         escalation = {"escalation": report.to_dict()}
         self._table.record(i, retrying.first_start, now, escalation, error, len(failures) - 1)
+        self._store_outcome(
+            i, status, escalation, error, retrying.first_start, now, len(failures) - 1
+        )
         skipped = self._plan.fail(i, status)
         events = self._events
         if events.active:
@@ -434,8 +481,21 @@ class DagRun:
             if failed_deps != [root]:
                 error += f" (root failure: {root!r})"
             self._table.record(s, now, now, None, error)
+            self._store_outcome(s, TaskStatus.SKIPPED, None, error, now, now, 0)
             if self._events.active:
                 self._events.emit("TASK_SKIPPED", task_id, failed_deps=failed_deps)
+
+    def _store_outcome(
+        self, i: int, status: TaskStatus, output: Any, error: str | None,
+        start: float, end: float, retries: int,
+    ) -> None:  # fmt: skip
+        """Record an unsuccessful outcome; an output the store cannot keep is dropped."""
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.outcome(i, status.value, output, error, start, end, retries)
+        except Exception:
+            self._recorder.outcome(i, status.value, None, error, start, end, retries)
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         index, plan = self._graph.index, self._plan
@@ -476,6 +536,7 @@ class DagRun:
             first = now if start is None else start
             retries = 0 if retrying is None else len(retrying.failures)
             self._table.record(i, first, now, None, error, retries)
+            self._store_outcome(i, status, None, error, first, now, retries)
             if self._events.active:
                 self._events.emit(
                     "TASK_FAILED", task_id, status=status.value, error=error, started=was_started

@@ -12,10 +12,12 @@ from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventCallback, EventHub
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_pools, run_settings
 
 __all__ = ["DAGExecutor"]
@@ -79,6 +81,8 @@ class DAGExecutor:
         groups: GroupSpec | None = None,
         retry_policies: Mapping[Any, RetryPolicy] | None = None,
         circuit_key: KeyFunction | None = None,
+        store: RunStore | None = None,
+        run_id: str | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -97,6 +101,12 @@ class DAGExecutor:
         ``circuit_key`` is a function ``(task_id, spec) -> key or None`` that
         names the circuit breaker guarding a task.
 
+        ``store`` makes the run durable: every attempt and outcome is recorded
+        under ``run_id`` (a fresh id when omitted; see ``result.run_id``).
+        Executing again with the same ``run_id`` resumes: tasks whose success
+        was recorded, whose spec is unchanged and whose dependencies are all
+        reused too are not called; their stored outputs stand in for them.
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
         an unknown task and ``WaveCircularDependencyError`` for a cycle, both
         before anything runs.
@@ -113,6 +123,12 @@ class DAGExecutor:
         settings = run_settings(cfg, graph, inject_dep_outputs, retry_policies)
         pools = resolve_pools(cfg, graph, tasks, groups)
         execution_id = str(uuid.uuid4())
+        recorder = None
+        if store is not None:
+            recorder = RunRecorder(store, run_id or execution_id, execution_id, graph, tasks)
+        elif run_id is not None:
+            raise ValueError("run_id is given without a store: pass store= to make the run durable")
+        restored = await recorder.begin() if recorder is not None else {}
         events = self._hub.stream(execution_id, enabled=cfg.emit_events)
         loop = asyncio.get_running_loop()
         circuits = CircuitGate(
@@ -129,11 +145,17 @@ class DAGExecutor:
             circuits=circuits,
             pools=pools,
             specialist=specialist_semaphore,
+            recorder=recorder,
+            restored=restored,
         )
+        outcome = "interrupted"
         try:
             result = await run.run()
+            outcome = "completed" if result.succeeded else "failed"
             await events.drain()
         finally:
             await events.close()
             self._last_run_breakers = circuits.local
+            if recorder is not None:
+                await recorder.end(outcome)
         return result
