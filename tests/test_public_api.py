@@ -19,6 +19,12 @@ ZERO_THREE_ZERO_NAMES = {
         "WaveConfig", "TaskResult", "WaveResult", "WaveDefinition", "ExecutionContext",
         "AggregationStrategy", "DAGExecutor", "DAGExecutionResult", "AdaptiveSemaphore",
         "EscalationReport", "WaveCircularDependencyError", "WaveSignal", "__version__",
+        "WaveReconciler", "RestartPolicy", "ReconcileTaskSpec", "ReconcileTaskState",
+        "ReconcileStatus",
+    ],
+    "wave_executor.reconciler": [
+        "WaveReconciler", "RestartPolicy", "ReconcileTaskSpec", "ReconcileTaskState",
+        "ReconcileStatus",
     ],
     "wave_executor.dag": [
         "DAGExecutor", "DAGExecutionResult", "AdaptiveSemaphore", "EscalationReport",
@@ -41,7 +47,7 @@ def test_0_3_0_import_paths(module: str) -> None:
 
 def test_all_is_exactly_the_public_names() -> None:
     public = {n for n in dir(wave_executor) if not n.startswith("_")}
-    modules = {"config", "dag", "errors", "exceptions", "testing"}
+    modules = {"config", "dag", "errors", "exceptions", "reconciler", "store", "testing"}
     assert set(wave_executor.__all__) == (public - modules) | {"__version__"}
     assert len(wave_executor.__all__) == len(set(wave_executor.__all__))
 

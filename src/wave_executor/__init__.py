@@ -26,6 +26,14 @@ from wave_executor.errors import (
     WaveCircularDependencyError,
     WaveExecutorError,
 )
+from wave_executor.reconciler import (
+    ReconcileStatus,
+    ReconcileTaskSpec,
+    ReconcileTaskState,
+    RestartPolicy,
+    RestartSettings,
+    WaveReconciler,
+)
 
 __all__ = [
     "AdaptiveSemaphore",
@@ -41,6 +49,11 @@ __all__ = [
     "ExecutionContext",
     "GraphError",
     "LimiterStatistics",
+    "ReconcileStatus",
+    "ReconcileTaskSpec",
+    "ReconcileTaskState",
+    "RestartPolicy",
+    "RestartSettings",
     "RetryPolicy",
     "TaskResult",
     "TaskStatus",
@@ -49,6 +62,7 @@ __all__ = [
     "WaveConfig",
     "WaveDefinition",
     "WaveExecutorError",
+    "WaveReconciler",
     "WaveResult",
     "WaveSignal",
     "__version__",

@@ -61,7 +61,9 @@ class SupervisedStatus(StrEnum):
 
 
 _S = SupervisedStatus
-TERMINAL: frozenset[str] = frozenset({_S.SUCCESS, _S.FAILED, _S.TIMEOUT, _S.STOPPED, _S.BLOCKED, _S.SKIPPED})  # fmt: skip
+TERMINAL: frozenset[str] = frozenset(
+    {_S.SUCCESS, _S.FAILED, _S.TIMEOUT, _S.STOPPED, _S.BLOCKED, _S.SKIPPED}
+)
 DEAD: frozenset[str] = TERMINAL - {_S.SUCCESS}
 _ALLOWED: dict[SupervisedStatus, frozenset[SupervisedStatus]] = {
     _S.PENDING: frozenset({_S.RUNNING, _S.SKIPPED, _S.STOPPED}),
@@ -144,7 +146,7 @@ class TaskRecord:
     output: Any = None
     reason: str | None = None
     root: Hashable | None = None  # for skipped: the first dead task up the chain
-    dep_runs: dict[Hashable, int] = field(default_factory=dict)  # at this run's start
+    dep_runs: dict[Any, int] = field(default_factory=dict)  # at this run's start
     history: RestartHistory = field(default_factory=RestartHistory)
 
     def move(self, to: SupervisedStatus) -> None:
@@ -195,7 +197,7 @@ _EARLY = 1e-6
 
 def reconcile_task(
     record: TaskRecord,
-    deps: Mapping[Hashable, TaskRecord],
+    deps: Mapping[Any, TaskRecord],
     now: float,
     *,
     rest_for_one: bool = False,
@@ -240,7 +242,7 @@ class DesiredDiff:
 
 
 def diff_desired(
-    old: Mapping[Hashable, ReconcileTaskSpec], new: Mapping[Hashable, ReconcileTaskSpec]
+    old: Mapping[Any, ReconcileTaskSpec], new: Mapping[Any, ReconcileTaskSpec]
 ) -> DesiredDiff:
     added: list[Hashable] = []
     changed: list[Hashable] = []
@@ -283,16 +285,23 @@ class CheckpointStore(Protocol):
     ) -> tuple[Mapping[Any, Any], Mapping[Any, Any], Mapping[Any, Iterable[Any]]]: ...
 
 
+def _field(raw: Any, name: str, default: Any = None) -> Any:
+    """A field of a loaded record: an object (ours, 0.3.0's) or a mapping (a JSON store)."""
+    if isinstance(raw, Mapping):
+        return raw.get(name, default)
+    return getattr(raw, name, default)
+
+
 def spec_from_checkpoint(task_id: Hashable, raw: Any) -> ReconcileTaskSpec:
-    """A private copy of a loaded spec; also accepts 0.3.0's own spec objects."""
-    policy = getattr(raw, "restart_policy", RestartPolicy.ON_FAILURE)
+    """A private copy of a loaded spec; also accepts 0.3.0's spec objects and mappings."""
+    policy = _field(raw, "restart_policy", RestartPolicy.ON_FAILURE)
     return ReconcileTaskSpec(
         task_id=task_id,
-        spec=raw.spec,
+        spec=_field(raw, "spec"),
         restart_policy=RestartPolicy(str(getattr(policy, "value", policy))),
-        max_restart_attempts=int(getattr(raw, "max_restart_attempts", 5)),
-        restart_backoff_base=float(getattr(raw, "restart_backoff_base", 3.0)),
-        timeout_s=getattr(raw, "timeout_s", None),
+        max_restart_attempts=int(_field(raw, "max_restart_attempts", 5)),
+        restart_backoff_base=float(_field(raw, "restart_backoff_base", 3.0)),
+        timeout_s=_field(raw, "timeout_s"),
     )
 
 
@@ -307,15 +316,15 @@ def record_from_checkpoint(task_id: Hashable, state: Any, policy: RestartPolicy)
     if state is None:
         return record
     try:
-        status = SupervisedStatus(str(state.status))
+        status = SupervisedStatus(str(_field(state, "status")))
     except ValueError:
         status = SupervisedStatus.PENDING
-    restarts = int(getattr(state, "restart_count", 0))
+    restarts = int(_field(state, "restart_count", 0))
     record.restart_count = restarts
-    record.runs = restarts + (1 if getattr(state, "last_started", None) is not None else 0)
-    record.last_error = getattr(state, "last_error", None)
-    record.output = getattr(state, "output", None)
-    record.reason = getattr(state, "reason", None)
+    record.runs = restarts + (0 if _field(state, "last_started") is None else 1)
+    record.last_error = _field(state, "last_error")
+    record.output = _field(state, "output")
+    record.reason = _field(state, "reason")
     final = (
         status in (SupervisedStatus.BLOCKED, SupervisedStatus.SKIPPED)
         or (status is SupervisedStatus.SUCCESS and policy is not RestartPolicy.ALWAYS)

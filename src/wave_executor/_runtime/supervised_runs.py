@@ -86,18 +86,26 @@ class RunTable:
     def tasks(self) -> set[asyncio.Task[Any]]:
         return {task for _, task in self._runs.values()}
 
-    def start(
-        self, loop: asyncio.AbstractEventLoop, task_id: Hashable, argument: Any, limit: float
-    ) -> int:
-        """Start a run of ``task_id`` (none may be live); return its run id."""
-        assert task_id not in self._runs, f"{task_id!r} already has a live run"
+    def reserve(self) -> int:
+        """A new run id, handed out before the run starts so that its record can say
+        "running" even if an eager task factory runs the body inside ``start``."""
         self._seq += 1
-        run_id = self._seq
+        return self._seq
+
+    def start(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        task_id: Hashable,
+        run_id: int,
+        argument: Any,
+        limit: float,
+    ) -> None:
+        """Start run ``run_id`` of ``task_id`` (which must have no live run)."""
+        assert task_id not in self._runs, f"{task_id!r} already has a live run"
         coro = self._run(loop, task_id, run_id, argument, limit)
         task = loop.create_task(coro, name=f"{self._name}: {task_id}")
         self._runs[task_id] = (run_id, task)
         task.add_done_callback(partial(self._done, task_id, run_id))
-        return run_id
 
     def cancel(
         self,

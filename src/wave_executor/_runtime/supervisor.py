@@ -20,11 +20,10 @@ import asyncio
 import math
 import random
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wave_executor._core.graph import build_graph
 from wave_executor._core.reconcile import (
     TERMINAL,
     ActionKind,
@@ -35,19 +34,24 @@ from wave_executor._core.reconcile import (
     TaskRecord,
     diff_desired,
     reconcile_task,
-    record_from_checkpoint,
-    spec_from_checkpoint,
 )
 from wave_executor._core.restart import RestartPolicy, RestartSettings, check_timeout, decide
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.supervised_runs import Exit, RunTable
-from wave_executor._runtime.supervisor_io import CheckpointWriter, Entry, EventOutlet
+from wave_executor._runtime.supervisor_io import (
+    REMOVED,
+    SHUTDOWN,
+    CheckpointWriter,
+    Entry,
+    EventOutlet,
+    checkpoint_entry,
+    restore,
+    snapshot,
+)
 
 __all__ = ["Supervisor", "SupervisorSettings"]
 
 _S = SupervisedStatus
-REMOVED = "removed_from_desired"
-SHUTDOWN = "reconciler_stopped"
 SPEC_CHANGED = "spec_changed"
 UPSTREAM = "upstream_restarted"
 
@@ -74,7 +78,9 @@ class Supervisor:
         self._settings = settings
         self._rid = reconciler_id
         self.events = EventOutlet(reconciler_id, settings.emit_events)
-        self._writer = None if store is None else CheckpointWriter(store, reconciler_id, self._entry)
+        self._writer = (
+            None if store is None else CheckpointWriter(store, reconciler_id, self._entry)
+        )
         self._runs = RunTable(body, self._on_exit, self._on_ready, f"reconciler {reconciler_id}")
         self.desired: dict[Hashable, ReconcileTaskSpec] = {}
         self.deps: dict[Hashable, tuple[Hashable, ...]] = {}
@@ -101,6 +107,12 @@ class Supervisor:
     @property
     def running(self) -> bool:
         return self._control is not None
+
+    def uptime(self) -> float:
+        """Seconds since the last start() (0.0 before the first)."""
+        if self.started_at is None or self._loop is None:
+            return 0.0
+        return self._loop.time() - self.started_at
 
     async def start(self) -> None:
         """Start the control loop; on the first start, restore from the store first."""
@@ -157,6 +169,7 @@ class Supervisor:
 
     async def wait_complete(self, limit: float) -> bool:
         """Wait until every desired task not under "always" is terminal (woken, not polled)."""
+        self._bind_loop()
         try:
             async with asyncio.timeout(None if math.isinf(limit) else max(limit, 0.0)):
                 while self._open:
@@ -192,7 +205,10 @@ class Supervisor:
             self._respec(task_id, ending)
         for task_id in diff.retuned:  # settings apply from the next exit, except:
             record = self.records[task_id]
-            if record.status is _S.SUCCESS and specs[task_id].restart_policy != "always":
+            if (
+                record.status is _S.SUCCESS
+                and specs[task_id].restart_policy is not RestartPolicy.ALWAYS
+            ):
                 record.next_start_after = None  # no "always" restart any more
                 self._cancel_timer(task_id)
         self._recount_open()
@@ -201,9 +217,12 @@ class Supervisor:
         if self._writer is not None:
             for task_id in (*specs, *diff.removed):
                 self._writer.mark(task_id)
-        counts = {"added": len(diff.added), "removed": len(diff.removed)}
+        counts = {
+            "added": len(diff.added),
+            "removed": len(diff.removed),
+            "changed": len(diff.changed),
+        }
         self._emit("DESIRED_STATE_UPDATED", None, task_count=len(specs), **counts)
-        ending.discard(None)
         return {task for task in ending if task is not None}
 
     def _respec(self, task_id: Hashable, ending: set[asyncio.Task[Any] | None]) -> None:
@@ -306,10 +325,11 @@ class Supervisor:
         record.restart_count = record.runs - 1
         record.ready, record.started_at, record.next_start_after = False, now, None
         record.dep_runs = {d: dep.run_id for d, dep in deps.items()}
-        loop = self._bind_loop()
-        record.run_id = self._runs.start(loop, task_id, argument, check_timeout(spec.timeout_s))
+        record.run_id = run_id = self._runs.reserve()
         restarts = record.restart_count
         self._move(record, _S.RUNNING, "TASK_STARTED", restart_count=restarts, run=record.runs)
+        limit = check_timeout(spec.timeout_s)
+        self._runs.start(self._bind_loop(), task_id, run_id, argument, limit)
 
     def _on_exit(self, task_id: Hashable, run_id: int, exit_: Exit) -> None:
         if self._waiting_slot:
@@ -470,49 +490,21 @@ class Supervisor:
 
     def snapshot(self, record: TaskRecord) -> ReconcileTaskState:
         """The public view of a record: a new object, with wall-clock datetimes."""
-        return ReconcileTaskState(
-            task_id=record.task_id,
-            status=record.status,
-            restart_count=record.restart_count,
-            last_started=self.wall(record.started_at),
-            next_start_after=self.wall(record.next_start_after),
-            last_error=record.last_error,
-            output=record.output,
-            ready=record.ready,
-            reason=record.reason,
-        )
+        return snapshot(record, self.wall)
 
     def _entry(self, task_id: Hashable) -> Entry:
-        """What the checkpoint writer saves for ``task_id`` (spec None: removed)."""
-        spec = self.desired.get(task_id)
-        record = self.records.get(task_id)
-        if spec is None or record is None:
-            return None, ReconcileTaskState(task_id, _S.STOPPED, reason=REMOVED), set()
-        state = self.snapshot(record)
-        if record.status is _S.STOPPED and record.reason == SHUTDOWN:
-            state.status, state.reason = _S.PENDING, None  # a shutdown is not an outcome
-        return replace(spec), state, set(self.deps.get(task_id, ()))
+        return checkpoint_entry(task_id, self.desired, self.deps, self.records, self.wall)
 
     async def _restore(self, writer: CheckpointWriter) -> int:
         """Add the stored tasks that the desired state does not already name."""
-        specs, states, deps = await writer.load()
-        found = {
-            task_id: spec_from_checkpoint(task_id, raw)
-            for task_id, raw in specs.items()
-            if raw is not None and task_id not in self.desired
-        }
-        if not found:
+        found = await restore(writer, self.desired, self.deps)
+        if found is None:
             return 0
-        found_deps = {t: tuple(deps[t]) for t in found if deps.get(t)}
-        desired, all_deps = {**self.desired, **found}, {**self.deps, **found_deps}
-        build_graph(desired, all_deps)  # a checkpoint is input too: validate it
-        self.desired, self.deps = desired, all_deps
-        self._dependents = _reverse(all_deps)
-        for task_id, spec in found.items():
-            state = states.get(task_id)
-            self.records[task_id] = record_from_checkpoint(task_id, state, spec.restart_policy)
+        self.desired, self.deps, records = found
+        self._dependents = _reverse(self.deps)
+        self.records.update(records)
         self._recount_open()
-        return len(found)
+        return len(records)
 
 
 def _reverse(deps: Mapping[Hashable, Iterable[Hashable]]) -> dict[Hashable, list[Hashable]]:

@@ -1,22 +1,45 @@
-"""The supervisor's two outlets: its event stream and its checkpoint writer.
+"""The supervisor's edges: its event stream, and checkpoints out and in.
 
-Both are fed synchronously when a record changes and deliver from their own
-task, so neither a slow callback nor a slow store delays a reaction; both
-are drained when the reconciler stops (or, while it is not running, at the
-end of each ``update()``), so nothing is left behind.
+Events and checkpoint writes are fed synchronously when a record changes and
+delivered from their own task, so neither a slow callback nor a slow store
+delays a reaction; both are drained when the reconciler stops (or, while it
+is not running, at the end of each ``update()``), so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeAlias
 
-from wave_executor._core.reconcile import CheckpointStore, ReconcileTaskSpec, ReconcileTaskState
+from wave_executor._core.graph import build_graph
+from wave_executor._core.reconcile import (
+    CheckpointStore,
+    ReconcileTaskSpec,
+    ReconcileTaskState,
+    SupervisedStatus,
+    TaskRecord,
+    record_from_checkpoint,
+    spec_from_checkpoint,
+)
 from wave_executor._runtime.events import EventCallback, EventHub, RunEvents
 
-__all__ = ["CheckpointWriter", "Entry", "EventOutlet"]
+__all__ = [
+    "REMOVED",
+    "SHUTDOWN",
+    "CheckpointWriter",
+    "Entry",
+    "EventOutlet",
+    "checkpoint_entry",
+    "restore",
+    "snapshot",
+]
+
+REMOVED = "removed_from_desired"
+SHUTDOWN = "reconciler_stopped"
 
 log = logging.getLogger("wave_executor")
 
@@ -142,3 +165,70 @@ class CheckpointWriter:
     async def load(self) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
         specs, states, deps = await self.store.load_reconciler_state(self._rid)
         return dict(specs), dict(states), dict(deps)
+
+
+def snapshot(
+    record: TaskRecord, wall: Callable[[float | None], datetime | None]
+) -> ReconcileTaskState:
+    """The public view of a record: a new object, with wall-clock datetimes."""
+    return ReconcileTaskState(
+        task_id=record.task_id,
+        status=record.status,
+        restart_count=record.restart_count,
+        last_started=wall(record.started_at),
+        next_start_after=wall(record.next_start_after),
+        last_error=record.last_error,
+        output=record.output,
+        ready=record.ready,
+        reason=record.reason,
+    )
+
+
+def checkpoint_entry(
+    task_id: Hashable,
+    desired: Mapping[Hashable, ReconcileTaskSpec],
+    deps: Mapping[Hashable, tuple[Hashable, ...]],
+    records: Mapping[Hashable, TaskRecord],
+    wall: Callable[[float | None], datetime | None],
+) -> Entry:
+    """What is saved for ``task_id`` now (spec None: it was removed)."""
+    spec = desired.get(task_id)
+    record = records.get(task_id)
+    if spec is None or record is None:
+        return None, ReconcileTaskState(task_id, SupervisedStatus.STOPPED, reason=REMOVED), set()
+    state = snapshot(record, wall)
+    if record.status is SupervisedStatus.STOPPED and record.reason == SHUTDOWN:
+        state.status, state.reason = SupervisedStatus.PENDING, None  # a shutdown is no outcome
+    return replace(spec), state, set(deps.get(task_id, ()))
+
+
+Restored: TypeAlias = tuple[
+    dict[Hashable, ReconcileTaskSpec],
+    dict[Hashable, tuple[Hashable, ...]],
+    dict[Hashable, TaskRecord],
+]
+
+
+async def restore(
+    writer: CheckpointWriter,
+    desired: Mapping[Hashable, ReconcileTaskSpec],
+    deps: Mapping[Hashable, tuple[Hashable, ...]],
+) -> Restored | None:
+    """The desired state and dependencies merged with the stored tasks it does not name,
+    and records for those; None if there are none. Raises for an invalid checkpoint."""
+    specs, states, stored_deps = await writer.load()
+    found = {
+        task_id: spec_from_checkpoint(task_id, raw)
+        for task_id, raw in specs.items()
+        if raw is not None and task_id not in desired
+    }
+    if not found:
+        return None
+    found_deps = {t: tuple(stored_deps[t]) for t in found if stored_deps.get(t)}
+    all_specs, all_deps = {**desired, **found}, {**deps, **found_deps}
+    build_graph(all_specs, all_deps)  # a checkpoint is input too: validate it
+    records = {
+        task_id: record_from_checkpoint(task_id, states.get(task_id), spec.restart_policy)
+        for task_id, spec in found.items()
+    }
+    return all_specs, all_deps, records
