@@ -17,6 +17,7 @@ from wave_executor._core.store_protocol import (
     Serializer,
     TaskRecord,
 )
+from wave_executor.store.checkpoints import ReconcilerCheckpoints
 from wave_executor.store.errors import (
     ForeignDatabaseError,
     OutputSerializationError,
@@ -42,6 +43,7 @@ __all__ = [
     "MemoryStore",
     "OutputSerializationError",
     "PickleSerializer",
+    "ReconcilerCheckpoints",
     "RunInfo",
     "RunLockedError",
     "RunNotActiveError",
