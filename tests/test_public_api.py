@@ -20,8 +20,9 @@ ZERO_THREE_ZERO_NAMES = {
         "AggregationStrategy", "DAGExecutor", "DAGExecutionResult", "AdaptiveSemaphore",
         "EscalationReport", "WaveCircularDependencyError", "WaveSignal", "__version__",
         "WaveReconciler", "RestartPolicy", "ReconcileTaskSpec", "ReconcileTaskState",
-        "ReconcileStatus",
+        "ReconcileStatus", "MetaDAG", "MetaDAGNodeSpec", "MetaDAGNodeResult", "MetaDAGResult",
     ],
+    "wave_executor.meta": ["MetaDAG", "MetaDAGNodeSpec", "MetaDAGNodeResult", "MetaDAGResult"],
     "wave_executor.reconciler": [
         "WaveReconciler", "RestartPolicy", "ReconcileTaskSpec", "ReconcileTaskState",
         "ReconcileStatus",
@@ -47,7 +48,7 @@ def test_0_3_0_import_paths(module: str) -> None:
 
 def test_all_is_exactly_the_public_names() -> None:
     public = {n for n in dir(wave_executor) if not n.startswith("_")}
-    modules = {"config", "dag", "errors", "exceptions", "reconciler", "store", "testing"}
+    modules = {"config", "dag", "errors", "exceptions", "meta", "reconciler", "store", "testing"}
     assert set(wave_executor.__all__) == (public - modules) | {"__version__"}
     assert len(wave_executor.__all__) == len(set(wave_executor.__all__))
 

@@ -26,6 +26,7 @@ from wave_executor.errors import (
     WaveCircularDependencyError,
     WaveExecutorError,
 )
+from wave_executor.meta import MetaDAG, MetaDAGNodeResult, MetaDAGNodeSpec, MetaDAGResult
 from wave_executor.reconciler import (
     ReconcileStatus,
     ReconcileTaskSpec,
@@ -49,6 +50,10 @@ __all__ = [
     "ExecutionContext",
     "GraphError",
     "LimiterStatistics",
+    "MetaDAG",
+    "MetaDAGNodeResult",
+    "MetaDAGNodeSpec",
+    "MetaDAGResult",
     "ReconcileStatus",
     "ReconcileTaskSpec",
     "ReconcileTaskState",

@@ -1,0 +1,128 @@
+"""``MetaDAG``: a dependency graph whose nodes are whole graphs (0.3.0 import path).
+
+Each node is a DAGExecutor run (``node_type="dag"``), a WaveReconciler run
+until its tasks are complete (``"reconciler"``), a nested MetaDAG
+(``"meta"``), or a kind of your own (``MetaDAG.register_node_type`` with a
+``NodeRunner``). A node starts when all its upstream nodes succeeded; a
+failed node's downstream nodes are "skipped". See ``docs/meta.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+from wave_executor._core.config import WaveConfig
+from wave_executor._runtime.composer import (
+    MetaDAGNodeResult,
+    MetaDAGNodeSpec,
+    MetaDAGResult,
+    NodeOutcome,
+    NodeRunner,
+    compose,
+    default_runners,
+    inject_upstream,
+)
+from wave_executor._runtime.events import EventCallback, EventHub
+
+__all__ = [
+    "MetaDAG",
+    "MetaDAGNodeResult",
+    "MetaDAGNodeSpec",
+    "MetaDAGResult",
+    "NodeOutcome",
+    "NodeRunner",
+    "inject_upstream",
+]
+
+
+class MetaDAG:
+    """A graph of nodes, each a whole DAG, reconciler or nested MetaDAG.
+
+    ``config`` caps node concurrency: ``max_parallel_per_wave`` nodes at
+    once, and per group (a node's ``specialist``, else its own id)
+    ``specialist_budgets.get(group, default_specialist_budget)``;
+    ``total_execution_timeout`` bounds the whole run and ``emit_events``
+    switches events off. Node bodies are never retried and have no
+    per-attempt timeout: timeouts belong to the nodes (their ``config`` or
+    ``completion_timeout``).
+
+    With ``inject_dep_outputs`` (default) every task spec of a node gets
+    ``_upstream_outputs = {upstream_node_id: {task_id: output}}``.
+    """
+
+    def __init__(self, config: WaveConfig | None = None, inject_dep_outputs: bool = True) -> None:
+        self.config = config if config is not None else WaveConfig()
+        self.inject_dep_outputs = inject_dep_outputs
+        self._nodes: dict[Hashable, MetaDAGNodeSpec] = {}
+        self._deps: dict[Hashable, list[Hashable]] = {}
+        self._hub = EventHub()
+        self._runners: dict[str, NodeRunner] = default_runners()
+
+    @property
+    def nodes(self) -> dict[Hashable, MetaDAGNodeSpec]:
+        return dict(self._nodes)
+
+    def add_node(
+        self, spec: MetaDAGNodeSpec, depends_on: Iterable[Hashable] | None = None
+    ) -> MetaDAG:
+        """Add a node; returns ``self`` (chainable). A repeated node id raises ValueError.
+
+        ``depends_on`` may name nodes added later; unknown names raise
+        ValueError ("not defined") and cycles WaveCircularDependencyError at
+        ``execute()``.
+        """
+        if not isinstance(spec, MetaDAGNodeSpec):
+            raise TypeError(f"add_node takes a MetaDAGNodeSpec, got {type(spec).__name__}")
+        if spec.node_id in self._nodes:
+            raise ValueError(f"node {spec.node_id!r} is already defined")
+        if spec.node_type == "meta":
+            if spec.meta is None:
+                raise ValueError(f"node {spec.node_id!r}: node_type 'meta' needs meta=MetaDAG(...)")
+        elif spec.node_type in ("dag", "reconciler") and not callable(spec.task_executor):
+            raise TypeError(
+                f"node {spec.node_id!r}: task_executor must be an async callable, "
+                f"got {spec.task_executor!r}"
+            )
+        if isinstance(depends_on, str | bytes):
+            depends_on = [depends_on]
+        self._nodes[spec.node_id] = spec
+        self._deps[spec.node_id] = list(dict.fromkeys(depends_on or ()))
+        return self
+
+    def register_node_type(self, node_type: str, runner: NodeRunner) -> MetaDAG:
+        """Run nodes of ``node_type`` with ``runner`` (replaces a built-in kind); chainable."""
+        if not callable(getattr(runner, "run", None)):
+            raise TypeError(f"a node runner needs an async run(spec, upstream) method: {runner!r}")
+        self._runners[node_type] = runner
+        return self
+
+    def on_event(self, callback: EventCallback) -> EventCallback:
+        """Register ``callback(event_type, event)``, sync or async; returns it (a decorator).
+
+        Events: META_EXECUTION_STARTED (total_nodes), NODE_STARTED
+        (node_type), NODE_COMPLETED (status, duration_ms), NODE_SKIPPED
+        (failed_deps), META_EXECUTION_COMPLETED (counts, duration_ms);
+        ``task_id`` holds the node id.
+        """
+        return self._hub.subscribe(callback)
+
+    def remove_event_callback(self, callback: EventCallback) -> None:
+        self._hub.unsubscribe(callback)
+
+    async def execute(self, *, upstream_outputs: Mapping[Any, Any] | None = None) -> MetaDAGResult:
+        """Run every node once its upstream nodes succeeded.
+
+        ``upstream_outputs`` (used by an enclosing "meta" node) is merged
+        into every node's ``_upstream_outputs``. Cancelling this cancels
+        every node and every task inside them (reconcilers are stopped).
+        """
+        return await compose(
+            self._nodes,
+            self._deps,
+            self._runners,
+            self.config,
+            self._hub,
+            self.inject_dep_outputs,
+            upstream_outputs,
+        )
