@@ -43,54 +43,70 @@ class ReadyHeap:
 
 
 class GroupedReady:
-    """One heap per group; blocked groups are passed over by ``pop``."""
+    """One heap per group; blocked groups are passed over by ``pop``.
 
-    __slots__ = ("_blocked", "_group_of", "_heaps", "_live", "_total")
+    A second heap holds ``(head key, group)`` for the groups that may start
+    a task, so ``pop`` costs O(log groups) however many groups there are.
+    Its entries are checked lazily: one whose group is blocked now, or whose
+    head has changed, is dropped when it reaches the top.
+    """
+
+    __slots__ = ("_available", "_blocked", "_group_of", "_heads", "_heaps", "_total")
 
     def __init__(self, group_of: Sequence[int], n_groups: int) -> None:
         self._group_of = group_of
         self._heaps: list[list[int]] = [[] for _ in range(n_groups)]
         self._blocked = bytearray(n_groups)
-        self._live: set[int] = set()  # groups with ready tasks
+        self._heads: list[tuple[int, int]] = []
         self._total = 0
+        self._available = 0  # ready tasks in groups that are not blocked
 
     def push(self, key: int, i: int) -> None:
         g = self._group_of[i]
-        heappush(self._heaps[g], key)
-        self._live.add(g)
+        heap = self._heaps[g]
+        heappush(heap, key)
         self._total += 1
+        if not self._blocked[g]:
+            self._available += 1
+            if heap[0] == key:
+                heappush(self._heads, (key, g))
 
     def pop(self) -> int | None:
-        best_group = -1
-        best_key = 0
-        heaps, blocked = self._heaps, self._blocked
-        for g in self._live:
-            if not blocked[g]:
-                key = heaps[g][0]
-                if best_group < 0 or key < best_key:
-                    best_group, best_key = g, key
-        if best_group < 0:
-            return None
-        heap = heaps[best_group]
-        heappop(heap)
-        if not heap:
-            self._live.discard(best_group)
-        self._total -= 1
-        return best_key
+        heads, heaps, blocked = self._heads, self._heaps, self._blocked
+        while heads:
+            key, g = heads[0]
+            heap = heaps[g]
+            if blocked[g] or not heap or heap[0] != key:
+                heappop(heads)  # stale
+                continue
+            heappop(heads)
+            heappop(heap)
+            if heap:
+                heappush(heads, (heap[0], g))
+            self._total -= 1
+            self._available -= 1
+            return key
+        return None
 
     def block(self, g: int) -> None:
-        self._blocked[g] = 1
+        if not self._blocked[g]:
+            self._blocked[g] = 1
+            self._available -= len(self._heaps[g])
 
     def unblock(self, g: int) -> None:
-        self._blocked[g] = 0
+        if self._blocked[g]:
+            self._blocked[g] = 0
+            heap = self._heaps[g]
+            self._available += len(heap)
+            if heap:
+                heappush(self._heads, (heap[0], g))
 
     def is_blocked(self, g: int) -> bool:
         return bool(self._blocked[g])
 
     def available(self) -> int:
         """Ready tasks in groups that can start one now."""
-        blocked, heaps = self._blocked, self._heaps
-        return sum(len(heaps[g]) for g in self._live if not blocked[g])
+        return self._available
 
     def __len__(self) -> int:
         return self._total
@@ -98,5 +114,6 @@ class GroupedReady:
     def clear(self) -> None:
         for heap in self._heaps:
             heap.clear()
-        self._live.clear()
+        self._heads.clear()
         self._total = 0
+        self._available = 0

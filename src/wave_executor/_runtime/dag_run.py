@@ -106,8 +106,7 @@ class DagRun:
         self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, mono0, wall0)
         if recorder is not None:
             recorder.set_clock(mono0, wall0)
-        seed = settings.retry.seed
-        self._rng = random.Random(seed)
+        self._rng: random.Random | None = None  # made on the first retry: seeding costs 15 µs
 
     # -- the run -------------------------------------------------------------
 
@@ -389,7 +388,7 @@ class DagRun:
             self._circuits.failure(breaker, now)
         attempt = len(retrying.failures) + 1
         policy = self._settings.retry_for(i)
-        delay = policy.delay(attempt, self._rng.random()) if attempt <= policy.max_retries else 0.0
+        delay = policy.delay(attempt, self._jitter()) if attempt <= policy.max_retries else 0.0
         retry = (
             retryable
             and not circuit_open
@@ -408,6 +407,11 @@ class DagRun:
             self._schedule_retry(i, task_id, attempt, message, delay)
         else:
             self._give_up(i, task_id, retrying, breaker, timed_out, now)
+
+    def _jitter(self) -> float:
+        if self._rng is None:
+            self._rng = random.Random(self._settings.retry.seed)
+        return self._rng.random()
 
     def _schedule_retry(self, i: int, task_id: Any, attempt: int, error: str, delay: float) -> None:
         self._plan.back_off(i)
