@@ -17,13 +17,11 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-SEED_PYTHON = HERE / ".venv-seed" / "bin" / "python"
+from fresh import SEED_PYTHON, run_fresh
+
 TASKS, TASK_SECONDS = 10_000, 0.005
 
 
@@ -42,16 +40,9 @@ async def one_run(adaptive: bool, cap: int) -> float:
 
 
 def measure(variant: str, cap: int) -> float:
-    python = str(SEED_PYTHON) if variant == "0.3.0" else sys.executable
-    adaptive = variant != "fixed"
-    out = subprocess.run(
-        [python, __file__, "--one", "1" if adaptive else "0", "--cap", str(cap)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seconds: float = json.loads(out.stdout.strip().splitlines()[-1])
-    return seconds
+    python = SEED_PYTHON if variant == "0.3.0" else sys.executable
+    one = "1" if variant != "fixed" else "0"
+    return float(run_fresh(python, __file__, "--one", one, "--cap", str(cap)))
 
 
 def main() -> None:

@@ -27,15 +27,15 @@ import asyncio
 import importlib.util
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from fresh import SEED_PYTHON, run_fresh
+
 HERE = Path(__file__).resolve().parent
 TESTING = HERE.parent / "src" / "wave_executor" / "testing.py"
-SEED_PYTHON = HERE / ".venv-seed" / "bin" / "python"
 CALLS, CAPACITY, SERVICE_TIME, REJECT_AFTER = 2000, 20, 0.010, 0.001
 
 
@@ -105,19 +105,14 @@ def run_variant(name: str) -> dict[str, float]:
     if name == "ours-dag":
         return asyncio.run(through_dag())
     if name == "0.3.0":
-        return asyncio.run(
-            through_semaphore(AdaptiveSemaphore(100, min_val=2, max_val=100), False)
-        )
+        return asyncio.run(through_semaphore(AdaptiveSemaphore(100, min_val=2, max_val=100), False))
     raise ValueError(name)
 
 
 def measure(name: str) -> dict[str, float]:
     """One run in a fresh process (the seed's interpreter for 0.3.0)."""
-    python = str(SEED_PYTHON) if name == "0.3.0" else sys.executable
-    out = subprocess.run(
-        [python, __file__, "--one", name], capture_output=True, text=True, check=True
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    python = SEED_PYTHON if name == "0.3.0" else sys.executable
+    result: dict[str, float] = run_fresh(python, __file__, "--one", name)
     return result
 
 

@@ -17,15 +17,15 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from fresh import SEED_PYTHON, run_fresh
+
 HERE = Path(__file__).resolve().parent
-SEED_PYTHON = HERE / ".venv-seed" / "bin" / "python"
 
 
 async def one_run(variant: str, n: int) -> float:
@@ -58,15 +58,8 @@ async def one_run(variant: str, n: int) -> float:
 
 
 def measure(variant: str, n: int) -> float:
-    python = str(SEED_PYTHON) if variant == "0.3.0" else sys.executable
-    out = subprocess.run(
-        [python, __file__, "--one", variant, "--n", str(n)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seconds: float = json.loads(out.stdout.strip().splitlines()[-1])
-    return seconds
+    python = SEED_PYTHON if variant == "0.3.0" else sys.executable
+    return float(run_fresh(python, __file__, "--one", variant, "--n", str(n)))
 
 
 def main() -> None:

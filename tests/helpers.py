@@ -36,3 +36,23 @@ def returns(value: Any) -> Callable[[Any, Any], Any]:
         return value
 
     return body
+
+
+class Probe:
+    """A task body that sleeps and records the peak number of bodies running at once."""
+
+    def __init__(self, seconds: float, fail_odd: bool = False) -> None:
+        self.seconds = seconds
+        self.fail_odd = fail_odd
+        self.running = 0
+        self.peak = 0
+
+    async def __call__(self, task_id: Any, spec: Any) -> None:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.running -= 1
+        if self.fail_odd and task_id % 2:
+            raise ValueError("bad input")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Recorder
+from tests.helpers import Probe, Recorder
 from wave_executor import AdaptiveSemaphore, DAGExecutor, RetryPolicy, WaveConfig
 from wave_executor._core.aimd import AIMDPolicy
 from wave_executor._core.overload import is_overload, status_of_error
@@ -193,46 +193,28 @@ def test_executor_window_shrinks_on_overload_and_recovers_goodput() -> None:
 
 
 def test_without_overload_the_adaptive_window_keeps_the_full_cap() -> None:
-    peak = 0
-    running = 0
-
-    async def body(task_id: int, spec: Any) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.005)
-        running -= 1
+    probe = Probe(0.005)
 
     async def main(adaptive: bool) -> float:
         cfg = WaveConfig(max_parallel_per_wave=50, adaptive_batch_window=adaptive)
-        await DAGExecutor(cfg).execute(dict.fromkeys(range(10_000)), {}, body)
+        await DAGExecutor(cfg).execute(dict.fromkeys(range(10_000)), {}, probe)
         return asyncio.get_running_loop().time()
 
     _, with_window = run_virtual(main(True))
     _, fixed = run_virtual(main(False))
-    assert peak == 50
+    assert probe.peak == 50
     assert with_window == pytest.approx(fixed) == pytest.approx(10_000 / 50 * 0.005)
 
 
 def test_ordinary_failures_do_not_shrink_the_window() -> None:
-    peak = 0
-    running = 0
-
-    async def body(task_id: int, spec: Any) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.01)
-        running -= 1
-        if task_id % 2:
-            raise ValueError("bad input")
+    probe = Probe(0.01, fail_odd=True)
 
     async def main() -> Any:
         cfg = WaveConfig(max_parallel_per_wave=8, max_retries=0, circuit_breaker_enabled=False)
-        return await DAGExecutor(cfg).execute(dict.fromkeys(range(200)), {}, body)
+        return await DAGExecutor(cfg).execute(dict.fromkeys(range(200)), {}, probe)
 
     result, elapsed = run_virtual(main())
-    assert result.total_failed == 100 and peak == 8
+    assert result.total_failed == 100 and probe.peak == 8
     assert elapsed == pytest.approx(200 / 8 * 0.01)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Recorder, leftover_tasks
+from tests.helpers import Probe, Recorder, leftover_tasks
 from wave_executor import (
     AdaptiveSemaphore,
     DAGExecutor,
@@ -272,34 +272,18 @@ async def test_inject_dep_outputs_copies_specs() -> None:
 
 
 async def test_cap_of_one_runs_one_task_at_a_time() -> None:
-    running = peak = 0
-
-    async def body(task_id: str, spec: Any) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.001)
-        running -= 1
-
+    probe = Probe(0.001)
     await DAGExecutor(WaveConfig(max_parallel_per_wave=1)).execute(
-        dict.fromkeys(range(20)), {}, body
+        dict.fromkeys(range(20)), {}, probe
     )
-    assert peak == 1  # 0.3.0 ran 2 (its cap was clamped up to min_parallel)
+    assert probe.peak == 1  # 0.3.0 ran 2 (its cap was clamped up to min_parallel)
 
 
 async def test_wide_graph_uses_the_whole_window() -> None:
-    running = peak = 0
-
-    async def body(task_id: int, spec: Any) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.001)
-        running -= 1
-
+    probe = Probe(0.001)
     cfg = WaveConfig(max_parallel_per_wave=16)  # adaptive_batch_window=True by default
-    await DAGExecutor(cfg).execute(dict.fromkeys(range(500)), {}, body)
-    assert peak == 16  # 0.3.0 shrank to 2 as soon as more than 20 tasks waited
+    await DAGExecutor(cfg).execute(dict.fromkeys(range(500)), {}, probe)
+    assert probe.peak == 16  # 0.3.0 shrank to 2 as soon as more than 20 tasks waited
 
 
 async def test_specialist_semaphore_is_held_by_every_task() -> None:
