@@ -144,5 +144,5 @@ def build(shape: str, n: int, seed: int = 0) -> Graph:
 
 
 def edge_count(dependencies: dict[str, list[str]]) -> int:
-    """Number of edges, for reporting the mean in-degree actually generated."""
+    """Count edges, for reporting the mean in-degree actually generated."""
     return sum(len(d) for d in dependencies.values())

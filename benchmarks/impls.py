@@ -12,6 +12,7 @@ tries to import the repo's code (nor the other way round: see :func:`load_librar
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import inspect
 import os
@@ -70,6 +71,19 @@ def library_version(module: ModuleType) -> str:
         return "unknown"
 
 
+def source_hash(directory: str) -> str:
+    """Short hash of the ``.py`` files under ``directory``.
+
+    The library under test changes while it is being written; printing this with every
+    result lets a report refuse to mix runs of different versions of the code.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).rglob("*.py")):
+        digest.update(str(path.relative_to(directory)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def make_config(module: ModuleType, overrides: Mapping[str, Any]) -> tuple[Any, list[str]]:
     """Build a ``WaveConfig`` from ``overrides``, dropping keys this version does not know.
 
@@ -104,10 +118,12 @@ def make_runner(
     cap = int(config_overrides["max_parallel_per_wave"])
     if impl == "floor":
 
-        async def run_floor_impl(tasks: Mapping[str, Any], deps: Mapping[str, Any], body: Body) -> Any:
+        async def run_floor_impl(
+            tasks: Mapping[str, Any], deps: Mapping[str, Any], body: Body
+        ) -> Any:
             return await run_floor(tasks, deps, body, cap)
 
-        return run_floor_impl, {"impl": "floor", "version": "-"}
+        return run_floor_impl, {"impl": "floor", "version": "-", "source_hash": "-"}
     if impl not in IMPLS:
         raise ValueError(f"unknown impl {impl!r}; known: {', '.join(IMPLS)}")
     module = load_library(impl)
@@ -120,10 +136,12 @@ def make_runner(
     async def run_library(tasks: Mapping[str, Any], deps: Mapping[str, Any], body: Body) -> Any:
         return await executor.execute(tasks, deps, body, **extra)
 
+    module_dir = os.path.dirname(module.__file__ or "")
     info = {
         "impl": impl,
         "version": library_version(module),
-        "module_path": os.path.dirname(module.__file__ or ""),
+        "module_path": module_dir,
+        "source_hash": source_hash(module_dir),
         "config_dropped": dropped,
     }
     return run_library, info

@@ -1,4 +1,4 @@
-"""Makespan check: how close to the best possible schedule does each scheduler get?
+"""Makespan check: how close to the best possible schedule each scheduler gets.
 
     .venv/bin/python benchmarks/makespan.py              # all variants, markdown table
     python benchmarks/makespan.py --impl floor           # one variant, JSON lines
@@ -43,15 +43,24 @@ HERE = Path(__file__).resolve().parent
 
 #: variant -> (impl, label, config overrides beyond the cap, pass priority_costs?)
 VARIANTS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
-    "ours": ("ours", "ours (no cost hint)",
-             {"max_retries": 0, "adaptive_batch_window": False,
-              "circuit_breaker_enabled": False}, False),
-    "ours-costs": ("ours", "ours + priority_costs=durations",
-                   {"max_retries": 0, "adaptive_batch_window": False,
-                    "circuit_breaker_enabled": False}, True),
-    "seed-fixed": ("seed", "0.3.0, adaptive_batch_window=False",
-                   {"max_retries": 0, "adaptive_batch_window": False,
-                    "circuit_breaker_enabled": False}, False),
+    "ours": (
+        "ours",
+        "ours (no cost hint)",
+        {"max_retries": 0, "adaptive_batch_window": False, "circuit_breaker_enabled": False},
+        False,
+    ),
+    "ours-costs": (
+        "ours",
+        "ours + priority_costs=durations",
+        {"max_retries": 0, "adaptive_batch_window": False, "circuit_breaker_enabled": False},
+        True,
+    ),
+    "seed-fixed": (
+        "seed",
+        "0.3.0, adaptive_batch_window=False",
+        {"max_retries": 0, "adaptive_batch_window": False, "circuit_breaker_enabled": False},
+        False,
+    ),
     "seed-default": ("seed", "0.3.0, default config", {}, False),
     "floor": ("floor", "floor (FIFO)", {}, False),
 }
@@ -64,8 +73,9 @@ def durations(tasks: Mapping[str, Any], seed: int) -> dict[str, float]:
     return {t: rng.lognormvariate(mu, SIGMA) for t in tasks}
 
 
-def critical_path(tasks: Mapping[str, Any], deps: Mapping[str, Sequence[str]],
-                  dur: Mapping[str, float]) -> float:
+def critical_path(
+    tasks: Mapping[str, Any], deps: Mapping[str, Sequence[str]], dur: Mapping[str, float]
+) -> float:
     """Longest duration-weighted path; ``random_dag`` lists tasks in topological order."""
     finish: dict[str, float] = {}
     for t in tasks:
@@ -78,8 +88,11 @@ async def one_run(variant: str, cap: int, seed: int) -> dict[str, Any]:
     impl, _, overrides, with_costs = VARIANTS[variant]
     tasks, deps = graphs.random_dag(N_TASKS, seed)
     dur = durations(tasks, seed)
-    runner, info = make_runner(impl, {"max_parallel_per_wave": cap, **overrides},
-                               priority_costs=dur if with_costs else None)
+    runner, info = make_runner(
+        impl,
+        {"max_parallel_per_wave": cap, **overrides},
+        priority_costs=dur if with_costs else None,
+    )
 
     async def body(task_id: str, spec: Any) -> None:
         await asyncio.sleep(dur[task_id])
@@ -90,9 +103,18 @@ async def one_run(variant: str, cap: int, seed: int) -> dict[str, Any]:
     cp = critical_path(tasks, deps, dur)
     work = sum(dur.values())
     lb = max(cp, work / cap)
-    return {**info, "variant": variant, "cap": cap, "seed": seed, "makespan_s": makespan,
-            "critical_path_s": cp, "work_s": work, "lower_bound_s": lb,
-            "ratio": makespan / lb, "ok": count_successes(impl, result) == N_TASKS}
+    return {
+        **info,
+        "variant": variant,
+        "cap": cap,
+        "seed": seed,
+        "makespan_s": makespan,
+        "critical_path_s": cp,
+        "work_s": work,
+        "lower_bound_s": lb,
+        "ratio": makespan / lb,
+        "ok": count_successes(impl, result) == N_TASKS,
+    }
 
 
 def worker(variant: str, reps: int) -> int:
@@ -131,15 +153,22 @@ def summarize(rows: list[dict[str, Any]], variant: str, cap: int) -> tuple[list[
     per_seed: list[str] = []
     medians: list[float] = []
     for seed in SEEDS:
-        vals = [r["ratio"] for r in rows
-                if r.get("variant") == variant and r.get("cap") == cap and r.get("seed") == seed
-                and r.get("ok")]
+        vals = [
+            r["ratio"]
+            for r in rows
+            if r.get("variant") == variant
+            and r.get("cap") == cap
+            and r.get("seed") == seed
+            and r.get("ok")
+        ]
         if vals:
             medians.append(statistics.median(vals))
             per_seed.append(f"{medians[-1]:.3f}")
         else:
             per_seed.append("-")
     mean = f"**{statistics.fmean(medians):.3f}**" if len(medians) == len(SEEDS) else "-"
+    if variant.startswith("ours") and mean != "-":
+        mean += " (≤1.10 met)" if statistics.fmean(medians) <= 1.10 else " (>1.10: NOT met)"
     return per_seed, mean
 
 
@@ -151,14 +180,23 @@ def table(rows: list[dict[str, Any]], variants: Sequence[str], reps: int) -> str
         for seed in SEEDS:
             r = next((r for r in rows if r.get("cap") == cap and r.get("seed") == seed), None)
             lbs.append(f"{r['lower_bound_s'] * 1000:.0f}" if r else "?")
-        out += [f"cap {cap} (makespan / lower bound; median of {reps} runs per seed; "
-                f"lower bounds in ms: {', '.join(lbs)})", ""]
+        out += [
+            f"cap {cap} (makespan / lower bound; median of {reps} runs per seed; "
+            f"lower bounds in ms: {', '.join(lbs)})",
+            "",
+        ]
         head = ["variant", *(f"seed {s}" for s in SEEDS), "mean"]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for v in variants:
             label = VARIANTS[v][1]
-            note = next((r.get("unsupported") or r.get("error") for r in rows
-                         if r.get("variant") == v and ("unsupported" in r or "error" in r)), None)
+            note = next(
+                (
+                    r.get("unsupported") or r.get("error")
+                    for r in rows
+                    if r.get("variant") == v and ("unsupported" in r or "error" in r)
+                ),
+                None,
+            )
             if note and not any(r.get("variant") == v and "ratio" in r for r in rows):
                 out.append(f"| {label} | " + " | ".join(["-"] * len(SEEDS)) + f" | {note} |")
                 continue
@@ -168,14 +206,32 @@ def table(rows: list[dict[str, Any]], variants: Sequence[str], reps: int) -> str
     return "\n".join(out)
 
 
+def versions(rows: list[dict[str, Any]]) -> str:
+    """Library versions behind the tables, so that a table names the code it measured."""
+    seen = sorted(
+        {f"{r['impl']} {r['version']} (source {r['source_hash']})" for r in rows if "ratio" in r}
+    )
+    return "Measured: " + "; ".join(s for s in seen if not s.startswith("floor")) + "\n"
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Driver options, plus the worker-mode switches the driver uses for its subprocesses."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--impl-variant", choices=sorted(VARIANTS),
-                   help="worker mode: run this one variant here and print JSON lines")
-    p.add_argument("--impl", choices=("ours", "seed", "floor"),
-                   help="worker mode shorthand: ours, seed (fixed window) or floor")
-    p.add_argument("--priority-costs", action="store_true",
-                   help="with --impl ours: pass priority_costs=durations")
+    p.add_argument(
+        "--impl-variant",
+        choices=sorted(VARIANTS),
+        help="worker mode: run this one variant here and print JSON lines",
+    )
+    p.add_argument(
+        "--impl",
+        choices=("ours", "seed", "floor"),
+        help="worker mode shorthand: ours, seed (fixed window) or floor",
+    )
+    p.add_argument(
+        "--priority-costs",
+        action="store_true",
+        help="with --impl ours: pass priority_costs=durations",
+    )
     p.add_argument("--variants", default=",".join(VARIANTS), help="driver: comma list")
     p.add_argument("--reps", type=int, default=3, help="runs per (cap, seed)")
     p.add_argument("--ours-python", default=sys.executable, help="interpreter for ours, floor")
@@ -184,10 +240,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Worker mode if a variant is named, else run all variants and print the tables."""
     args = parse_args(argv)
     if args.impl:
-        shorthand = {"ours": "ours-costs" if args.priority_costs else "ours",
-                     "seed": "seed-fixed", "floor": "floor"}
+        shorthand = {
+            "ours": "ours-costs" if args.priority_costs else "ours",
+            "seed": "seed-fixed",
+            "floor": "floor",
+        }
         args.impl_variant = shorthand[args.impl]
     if args.impl_variant:
         return worker(args.impl_variant, args.reps)
@@ -196,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for v in variants:
         print(f"running {v} ...", file=sys.stderr, flush=True)
         rows += run_variant(v, args.reps, args.ours_python)
-    text = table(rows, variants, args.reps)
+    text = table(rows, variants, args.reps) + versions(rows)
     print(text, end="")
     if args.out:
         args.out.write_text(text)

@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_overrides(cap: int) -> dict[str, Any]:
-    """Same knobs for both libraries: fixed window, no retries, no circuit breaker.
+    """Use the same knobs for both libraries: fixed window, no retries, no circuit breaker.
 
     0.3.0's adaptive window shrinks to 2 slots under backlog, and its circuit breaker keeps one
     object per task id; both would measure features rather than scheduling overhead, so they
@@ -68,12 +68,12 @@ def config_overrides(cap: int) -> dict[str, Any]:
 
 
 async def noop(task_id: str, spec: Any) -> None:
-    """The task body: returns at once, so that only scheduling is measured."""
-    return None
+    """Return at once (the task body), so that only scheduling is measured."""
+    return
 
 
 def read_status_kb(field: str) -> int:
-    """A ``kB`` field of ``/proc/self/status``, e.g. ``VmRSS`` or ``VmHWM``."""
+    """Read a ``kB`` field of ``/proc/self/status``, e.g. ``VmRSS`` or ``VmHWM``."""
     for line in PROC_STATUS.read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])

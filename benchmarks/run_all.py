@@ -43,8 +43,10 @@ class Cell:
     values: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: str = ""
+    versions: set[str] = field(default_factory=set)
 
     def median(self) -> float | None:
+        """Median of the successful runs; ``None`` if there were none."""
         return statistics.median(self.values) if self.values else None
 
 
@@ -52,6 +54,7 @@ Key = tuple[str, str, int, str]  # impl, shape, n, metric
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command line; ``--quick`` only changes the defaults of ``--sizes`` and ``--reps``."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--impls", default=",".join(IMPLS), help="comma list of ours,seed,floor")
     p.add_argument("--shapes", default=",".join(SHAPES), help="comma list of graph shapes")
@@ -95,18 +98,38 @@ def probe_ours(python: str) -> str:
 
 
 def log(msg: str) -> None:
+    """Progress goes to stderr so that stdout is only the report."""
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_one(python: str, impl: str, shape: str, n: int, metric: str, args: argparse.Namespace,
-            ) -> dict[str, Any]:
+def run_one(
+    python: str,
+    impl: str,
+    shape: str,
+    n: int,
+    metric: str,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """One ``overhead.py`` subprocess; its JSON, or ``{"error": ...}``."""
-    cmd = [python, str(OVERHEAD), "--impl", impl, "--shape", shape, "--n", str(n),
-           "--cap", str(args.cap), "--metric", metric]
+    cmd = [
+        python,
+        str(OVERHEAD),
+        "--impl",
+        impl,
+        "--shape",
+        shape,
+        "--n",
+        str(n),
+        "--cap",
+        str(args.cap),
+        "--metric",
+        metric,
+    ]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if impl == "seed" else None
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout,
-                              env=env, cwd=HERE)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=args.timeout, env=env, cwd=HERE
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {args.timeout:.0f} s"}
     lines = proc.stdout.strip().splitlines()
@@ -126,6 +149,7 @@ def run_one(python: str, impl: str, shape: str, n: int, metric: str, args: argpa
 
 
 def skip_reason(impl: str, n: int, args: argparse.Namespace, ours_error: str) -> str:
+    """Why a cell is not run (shown in the table instead of a number), or ``""``."""
     if impl == "seed" and n > args.seed_max_n:
         return "not run"
     if impl in ("ours",) and ours_error:
@@ -153,13 +177,18 @@ def run_matrix(args: argparse.Namespace) -> dict[Key, Cell]:
     return cells
 
 
-def run_cell(cell: Cell, impl: str, shape: str, n: int, metric: str, rep: int,
-             args: argparse.Namespace) -> None:
+def run_cell(
+    cell: Cell, impl: str, shape: str, n: int, metric: str, rep: int, args: argparse.Namespace
+) -> None:
     """Run one repetition of a cell, record it, log it, and append the raw line if asked."""
     python = interpreter_for(impl, args.ours_python)
     t0 = time.perf_counter()
     result = run_one(python, impl, shape, n, metric, args)
     wall = time.perf_counter() - t0
+    if "source_hash" in result:
+        cell.versions.add(f"{result['version']} (source {result['source_hash']})")
+    if result.get("config_dropped"):
+        cell.errors.append(f"WaveConfig has no {', '.join(result['config_dropped'])}")
     if "error" in result:
         cell.errors.append(result["error"])
         log(f"{impl:5} {shape:12} n={n:<8} {metric:6} rep{rep}: ERROR {result['error']}")
@@ -167,14 +196,17 @@ def run_cell(cell: Cell, impl: str, shape: str, n: int, metric: str, rep: int,
         value = float(result[VALUE_KEY[metric]])
         cell.values.append(value)
         unit = "us/task" if metric == "time" else "B/task"
-        log(f"{impl:5} {shape:12} n={n:<8} {metric:6} rep{rep}: {value:10.2f} {unit}"
-            f"  ({wall:.1f} s)")
+        log(
+            f"{impl:5} {shape:12} n={n:<8} {metric:6} rep{rep}: {value:10.2f} {unit}"
+            f"  ({wall:.1f} s)"
+        )
     if args.raw:
         with args.raw.open("a") as f:
             f.write(json.dumps({**result, "rep": rep, "wall_s": wall}) + "\n")
 
 
 def fmt(cell: Cell | None, digits: int) -> str:
+    """Median of a cell, or the reason it has none; ``(!)`` if some of its runs failed."""
     if cell is None:
         return "-"
     med = cell.median()
@@ -185,6 +217,7 @@ def fmt(cell: Cell | None, digits: int) -> str:
 
 
 def ratio(num: Cell | None, den: Cell | None) -> str:
+    """Ratio of two medians, ``-`` when either is missing."""
     a = num.median() if num else None
     b = den.median() if den else None
     return f"{a / b:.1f}x" if a and b else "-"
@@ -203,6 +236,7 @@ def table(cells: dict[Key, Cell], args: argparse.Namespace) -> str:
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for shape in args.shapes:
         for n in args.sizes:
+
             def get(impl: str, metric: str) -> Cell | None:
                 return cells.get((impl, shape, n, metric))  # noqa: B023
 
@@ -218,17 +252,25 @@ def table(cells: dict[Key, Cell], args: argparse.Namespace) -> str:
 
 
 def failures(cells: dict[Key, Cell]) -> list[str]:
-    return [f"- {impl} {shape} n={n} {metric}: {'; '.join(sorted(set(c.errors)))}"
-            for (impl, shape, n, metric), c in cells.items() if c.errors]
+    """One line per cell with failed runs, listing the distinct errors."""
+    return [
+        f"- {impl} {shape} n={n} {metric}: {'; '.join(sorted(set(c.errors)))}"
+        for (impl, shape, n, metric), c in cells.items()
+        if c.errors
+    ]
 
 
 def machine_line(args: argparse.Namespace) -> str:
-    return (f"Python {platform.python_version()}, {os.cpu_count()} CPUs ({cpu_model()}), "
-            f"cap {args.cap}, median of {args.reps} run(s) per cell, "
-            f"{time.strftime('%Y-%m-%d')}")
+    """Describe what the numbers were measured on: without it no table can be compared."""
+    return (
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs ({cpu_model()}), "
+        f"cap {args.cap}, median of {args.reps} run(s) per cell, "
+        f"{time.strftime('%Y-%m-%d')}"
+    )
 
 
 def cpu_model() -> str:
+    """CPU model name from ``/proc/cpuinfo`` where there is one."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -238,8 +280,46 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def versions_line(cells: dict[Key, Cell], impls: Sequence[str]) -> list[str]:
+    """Library versions measured, and a warning if one library changed during the run."""
+    lines = []
+    for impl in impls:
+        seen = sorted(set().union(*(c.versions for k, c in cells.items() if k[0] == impl)))
+        if impl != "floor" and seen:
+            lines.append(f"{impl}: {', '.join(seen)}")
+        if len(seen) > 1:
+            lines.append(f"WARNING: {impl} changed during the run; rerun before quoting it.")
+    return lines
+
+
+def targets(cells: dict[Key, Cell]) -> list[str]:
+    """Check the issue's acceptance targets against whichever cells this run has."""
+
+    def med(impl: str, shape: str, n: int, metric: str) -> float | None:
+        cell = cells.get((impl, shape, n, metric))
+        return cell.median() if cell else None
+
+    out = []
+    ours, seed, floor = (med(i, "layered", 100_000, "time") for i in ("ours", "seed", "floor"))
+    if ours and seed:
+        verdict = "met" if seed / ours >= 10 else "NOT met"
+        out.append(f"- layered 1e5: ours {seed / ours:.1f}x faster than 0.3.0 (≥10x): {verdict}")
+    if ours and floor:
+        verdict = "met" if ours / floor <= 3 else "NOT met"
+        out.append(f"- layered 1e5: ours {ours / floor:.1f}x the floor (≤3x): {verdict}")
+    mem = med("ours", "layered", 1_000_000, "memory")
+    if mem:
+        verdict = "met" if mem < 1024 else "NOT met"
+        out.append(f"- layered 1e6: ours peak {mem:,.0f} B/task (<1 KB): {verdict}")
+    return ["", "Targets:", *out] if out else []
+
+
 def report(cells: dict[Key, Cell], args: argparse.Namespace, elapsed: float) -> str:
-    lines = [machine_line(args) + f"; whole run {elapsed / 60:.1f} min.", "", table(cells, args)]
+    """Header lines, table and failures, as markdown."""
+    head = [machine_line(args) + f"; whole run {elapsed / 60:.1f} min."]
+    head += versions_line(cells, args.impls)
+    lines = ["  \n".join(head), "", table(cells, args)]
+    lines += targets(cells)
     errs = failures(cells)
     if errs:
         lines += ["", "Failures ((!) marks a median over the runs that did succeed):", *errs]
@@ -247,6 +327,7 @@ def report(cells: dict[Key, Cell], args: argparse.Namespace, elapsed: float) -> 
 
 
 def main(argv: Iterable[str] | None = None) -> int:
+    """Run the matrix; exit 1 if any run failed (the table is printed all the same)."""
     args = parse_args(list(argv) if argv is not None else None)
     unknown = set(args.shapes) - set(SHAPES) or set(args.impls) - set(IMPLS)
     if unknown:
