@@ -7,8 +7,8 @@ dicts. Validation names unknown dependencies and reports a cycle as a path.
 
 Priority is the *upward rank*: the longest path from a task to an exit,
 counted in tasks or, when costs are given, summed over cost estimates. Tasks
-are handed out in order of decreasing rank (ties by insertion order), which
-is the classic critical-path-first list-scheduling rule.
+are handed out in order of decreasing rank, ties going to the task that
+became ready first: the classic critical-path-first list-scheduling rule.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Graph:
         self.offsets = offsets
         self.successors = successors
         self.indegree = indegree
-        #: Heap key of each task: smaller goes first; ``key % n`` is the index.
+        #: Each task's dispatch place (upward rank, as a small int): smaller goes first.
         self.priority = priority
 
     def __len__(self) -> int:
@@ -216,16 +216,22 @@ def _one_cycle(members: list[int], offsets: array[int], successors: array[int]) 
     return [*cycle, cycle[0]]
 
 
-def _priority_keys(n: int, rank: array[float], integral: bool) -> array[int]:
-    """Heap keys ``ordinal * n + index``: an int compares faster than a tuple."""
+def _priority_ranks(n: int, rank: array[float], integral: bool) -> array[int]:
+    """Each task's place in the dispatch order as a small int: lower goes first.
+
+    Equal places are broken at run time by the order tasks became ready.
+    """
     if integral:
         top = int(max(rank, default=0.0))
-        return array("q", [(top - int(rank[i])) * n + i for i in range(n)])
+        return array("q", [top - int(rank[i]) for i in range(n)])
     order = sorted(range(n), key=rank.__getitem__, reverse=True)
-    keys = _zeros("q", n)
-    for ordinal, i in enumerate(order):
-        keys[i] = ordinal * n + i
-    return keys
+    places = _zeros("q", n)
+    place, previous = -1, None
+    for i in order:
+        if rank[i] != previous:
+            place, previous = place + 1, rank[i]
+        places[i] = place
+    return places
 
 
 def build_graph(
@@ -251,7 +257,7 @@ def build_graph(
         raise _cycle_error(ids, offsets, successors, reached)
     indegree = array("q", [h - lo for lo, h in zip(edges.lo, edges.hi, strict=True)])
     del edges
-    priority = _priority_keys(n, rank, integral=cost_by_index is None)
+    priority = _priority_ranks(n, rank, integral=cost_by_index is None)
     return Graph(ids, index, offsets, successors, indegree, priority)
 
 

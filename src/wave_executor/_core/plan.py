@@ -56,7 +56,7 @@ class Plan:
             self._state[i] = _READY
         self._ready: ReadyHeap | GroupedReady
         if group_of is None:
-            self._ready = ReadyHeap([priority[i] for i in roots])
+            self._ready = ReadyHeap([priority[i] for i in roots], roots)
         else:
             self._ready = GroupedReady(group_of, n_groups)
             for i in roots:
@@ -97,10 +97,9 @@ class Plan:
 
     def take(self) -> int | None:
         """The ready task with the highest priority, now RUNNING; None if none is ready."""
-        key = self._ready.pop()
-        if key is None:
+        i = self._ready.pop()
+        if i is None:
             return None
-        i = key % self._n
         if self._state[i] != _READY:  # the heap holds only READY tasks
             check_transition(self._state[i], _RUNNING)
         self._state[i] = _RUNNING

@@ -4,8 +4,13 @@ One heap serves a graph without pools. With pools, each group has its own
 heap, and a group whose window is full is *blocked*: ``pop`` then returns
 the best task among the groups that can still start one, so a full group
 never holds up another group's ready task, and priority order is kept
-among the free slots. Heap keys are the graph's priority keys
-(``key % n`` is the task index).
+among the free slots.
+
+A heap key is ``place * SEQ + seq``: the task's place in the priority order
+(``Graph.priority``), then the order in which tasks became ready, so equal
+places are served first come, first served. ``seq`` indexes ``_order``,
+which says which task a key stands for. One int compares faster than a
+tuple.
 """
 
 from __future__ import annotations
@@ -16,20 +21,27 @@ from heapq import heapify, heappop, heappush
 __all__ = ["GroupedReady", "ReadyHeap"]
 
 
+SEQ = 1 << 40  # more than enough pushes for any run
+
+
 class ReadyHeap:
     """All ready tasks in one priority heap (no pools)."""
 
-    __slots__ = ("_heap",)
+    __slots__ = ("_heap", "_order")
 
-    def __init__(self, keys: list[int]) -> None:
-        heapify(keys)
-        self._heap = keys
+    def __init__(self, places: Sequence[int], tasks: Sequence[int]) -> None:
+        self._order: list[int] = list(tasks)
+        self._heap = [place * SEQ + seq for seq, place in enumerate(places)]
+        heapify(self._heap)
 
-    def push(self, key: int, i: int) -> None:
-        heappush(self._heap, key)
+    def push(self, place: int, i: int) -> None:
+        order = self._order
+        heappush(self._heap, place * SEQ + len(order))
+        order.append(i)
 
     def pop(self) -> int | None:
-        return heappop(self._heap) if self._heap else None
+        """The index of the best ready task (removed), or None."""
+        return self._order[heappop(self._heap) % SEQ] if self._heap else None
 
     def available(self) -> int:
         """Ready tasks that a worker could start now."""
@@ -51,7 +63,15 @@ class GroupedReady:
     head has changed, is dropped when it reaches the top.
     """
 
-    __slots__ = ("_available", "_blocked", "_group_of", "_heads", "_heaps", "_total")
+    __slots__ = (
+        "_available",
+        "_blocked",
+        "_group_of",
+        "_heads",
+        "_heaps",
+        "_order",
+        "_total",
+    )
 
     def __init__(self, group_of: Sequence[int], n_groups: int) -> None:
         self._group_of = group_of
@@ -60,8 +80,11 @@ class GroupedReady:
         self._heads: list[tuple[int, int]] = []
         self._total = 0
         self._available = 0  # ready tasks in groups that are not blocked
+        self._order: list[int] = []
 
-    def push(self, key: int, i: int) -> None:
+    def push(self, place: int, i: int) -> None:
+        key = place * SEQ + len(self._order)
+        self._order.append(i)
         g = self._group_of[i]
         heap = self._heaps[g]
         heappush(heap, key)
@@ -85,7 +108,7 @@ class GroupedReady:
                 heappush(heads, (heap[0], g))
             self._total -= 1
             self._available -= 1
-            return key
+            return self._order[key % SEQ]
         return None
 
     def block(self, g: int) -> None:
@@ -115,5 +138,6 @@ class GroupedReady:
         for heap in self._heaps:
             heap.clear()
         self._heads.clear()
+        self._order.clear()
         self._total = 0
         self._available = 0
