@@ -108,7 +108,8 @@ class Plan:
     def succeed(self, i: int) -> int:
         """Record a success; return how many tasks became ready because of it."""
         state = self._state
-        check_transition(state[i], _SUCCESS)
+        if state[i] != _RUNNING:
+            check_transition(state[i], _SUCCESS)  # raises: only RUNNING may succeed
         state[i] = _SUCCESS
         self.unfinished -= 1
         graph = self._graph

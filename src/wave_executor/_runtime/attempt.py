@@ -36,23 +36,23 @@ class AttemptTimeout(TimeoutError):
 class Watchdog:
     """Enforces the deadline of whatever attempt its worker task is running."""
 
-    __slots__ = ("_deadline", "_expired", "_loop", "_task", "_timer")
+    __slots__ = ("_deadline", "_expired", "_loop", "_task", "_timer", "_timer_at")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         self._loop = loop
         self._task = task
         self._deadline = math.inf
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf  # when the timer fires (inf: no timer)
         self._expired = False
 
     def arm(self, deadline: float) -> None:
         self._deadline = deadline
-        timer = self._timer
-        if timer is None:
+        if deadline < self._timer_at:  # rare: no timer yet, or a shorter limit than before
+            if self._timer is not None:
+                self._timer.cancel()
             self._timer = self._loop.call_at(deadline, self._fire)
-        elif timer.when() > deadline:
-            timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
 
     def disarm(self) -> None:
         self._deadline = math.inf
@@ -73,9 +73,11 @@ class Watchdog:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_at = math.inf
 
     def _fire(self) -> None:
         self._timer = None
+        self._timer_at = math.inf
         deadline = self._deadline
         if deadline == math.inf:
             return
@@ -84,6 +86,7 @@ class Watchdog:
             self._task.cancel()
         else:
             self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
 
 
 async def run_attempt(

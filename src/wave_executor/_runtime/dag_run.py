@@ -341,7 +341,7 @@ class DagRun:
         if self._events.active:
             duration_ms = (end - first) * 1000.0
             self._events.emit("TASK_COMPLETED", task_id, status="success", duration_ms=duration_ms)
-        if plan.done:
+        if not plan.unfinished:
             self._finish()
         elif self._workers < self._window.limit and (released > 1 or self._pools is not None):
             self._spawn(reserved=1)
