@@ -522,3 +522,23 @@ async def test_body_that_swallows_cancellation_after_timeout_keeps_the_worker_he
     )
     assert result.task_results["stubborn"].output == "swallowed"
     assert result.task_results["next"].status == "success"  # not hit by a stale cancel
+
+
+async def test_a_dependency_listed_twice_is_waited_for_once_and_named_once() -> None:
+    async def body(task_id: str, spec: Any) -> None:
+        if task_id == "a":
+            raise RuntimeError("x")
+
+    ran: list[str] = []
+
+    async def ok(task_id: str, spec: Any) -> None:
+        ran.append(task_id)
+
+    good = await DAGExecutor(FAST).execute({"a": 1, "b": 2}, {"b": ["a", "a"]}, ok)
+    assert ran == ["a", "b"] and good.total_successful == 2
+    rec = Recorder()
+    ex = DAGExecutor(FAST)
+    ex.on_event(rec)
+    bad = await ex.execute({"a": 1, "b": 2}, {"b": ["a", "a"]}, body)
+    assert bad.task_results["b"].status == "skipped"
+    assert rec.of("TASK_SKIPPED")[0]["failed_deps"] == ["a"]

@@ -60,7 +60,7 @@ def test_two_separate_cycles_are_both_reported() -> None:
     assert info.value.cycle_members == {"a", "b", "c", "d"}
 
 
-def test_duplicate_dependencies_count_once() -> None:
+def test_duplicate_dependencies_are_harmless() -> None:
     assert drain(["a", "b"], {"b": ["a", "a"]}) == ["a", "b"]  # type: ignore[dict-item]
 
 

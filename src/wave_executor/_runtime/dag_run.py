@@ -505,7 +505,7 @@ class DagRun:
         index, plan = self._graph.index, self._plan
         return [
             d
-            for d in self._dependencies.get(task_id, ())
+            for d in dict.fromkeys(self._dependencies.get(task_id, ()))
             if plan.is_terminal(index[d]) and plan.status(index[d]) != TaskStatus.SUCCESS
         ]
 
