@@ -224,3 +224,52 @@ def test_a_run_killed_midway_resumes_without_redoing_committed_work(tmp_path: Pa
     expected = json.loads((clean / "calls.outputs").read_text())
     assert json.loads((tmp_path / "calls-2.outputs").read_text()) == expected
     assert {r.task_key: r.output for r in records} == expected
+
+
+async def test_a_durable_metadag_resumes_inside_its_nodes(tmp_path: Path) -> None:
+    from wave_executor import MetaDAG, MetaDAGNodeSpec
+
+    calls: list[str] = []
+    broken = {"load"}
+
+    async def step(task_id: str, spec: Any) -> str:
+        calls.append(task_id)
+        if task_id in broken:
+            raise RuntimeError("disk full")
+        return task_id
+
+    def meta() -> MetaDAG:
+        return (
+            MetaDAG(config=FAST)
+            .add_node(
+                MetaDAGNodeSpec(
+                    "etl",
+                    tasks={"extract": {}, "transform": {}, "load": {}},
+                    task_executor=step,
+                    task_dependencies={"transform": {"extract"}, "load": {"transform"}},
+                    config=FAST,
+                )
+            )
+            .add_node(
+                MetaDAGNodeSpec(
+                    "watch",
+                    tasks={"probe": {}},
+                    task_executor=step,
+                    node_type="reconciler",
+                    policies="no",
+                )
+            )
+        )
+
+    async with SQLiteStore(tmp_path / "meta.db") as store:
+        first = await meta().execute(store=store, run_id="nightly")
+        assert first.node_results["etl"].status == "failed"
+        broken.clear()
+        calls.clear()
+        second = await meta().execute(store=store, run_id="nightly")
+        assert second.node_results["etl"].status == "success"
+        assert calls == ["load"]  # extract, transform and probe were restored
+        runs = {r.run_id for r in await store.list_runs()}
+        assert "nightly/etl" in runs
+    with pytest.raises(ValueError, match="run_id"):
+        await meta().execute(store=MemoryStore())

@@ -13,6 +13,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.composer import (
     MetaDAGNodeResult,
     MetaDAGNodeSpec,
@@ -110,13 +111,26 @@ class MetaDAG:
     def remove_event_callback(self, callback: EventCallback) -> None:
         self._hub.unsubscribe(callback)
 
-    async def execute(self, *, upstream_outputs: Mapping[Any, Any] | None = None) -> MetaDAGResult:
+    async def execute(
+        self,
+        *,
+        upstream_outputs: Mapping[Any, Any] | None = None,
+        store: RunStore | None = None,
+        run_id: str | None = None,
+    ) -> MetaDAGResult:
         """Run every node once its upstream nodes succeeded.
 
         ``upstream_outputs`` (used by an enclosing "meta" node) is merged
         into every node's ``_upstream_outputs``. Cancelling this cancels
         every node and every task inside them (reconcilers are stopped).
+
+        With ``store`` (and a ``run_id``), every "dag" node records its run
+        as ``f"{run_id}/{node_id}"`` and every "reconciler" node checkpoints
+        under that id: executing again with the same ``run_id`` resumes each
+        node without calling what already succeeded.
         """
+        if store is not None and not run_id:
+            raise ValueError("a durable MetaDAG run needs a run_id to resume by")
         return await compose(
             self._nodes,
             self._deps,
@@ -125,4 +139,6 @@ class MetaDAG:
             self._hub,
             self.inject_dep_outputs,
             upstream_outputs,
+            store,
+            run_id,
         )

@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.restart import RestartSettings
+from wave_executor._core.store_protocol import RunStore
+from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor._runtime.events import EventHub, RunEvents
 from wave_executor._runtime.executor import DAGExecutor
 from wave_executor.reconciler import WaveReconciler
@@ -81,6 +83,11 @@ class MetaDAGNodeSpec:
     timeouts: Mapping[Any, float | None] | float | None = None
     #: "meta" nodes: the nested MetaDAG.
     meta: NestedMeta | None = None
+    #: Durability: "dag" nodes record and resume their run in ``store`` under
+    #: ``run_id``; "reconciler" nodes checkpoint there (reconciler id ``run_id``).
+    #: ``MetaDAG.execute(store=..., run_id=...)`` fills both in for every node.
+    store: RunStore | None = None
+    run_id: str | None = None
 
 
 @dataclass
@@ -231,6 +238,8 @@ class DagNodeRunner:
             spec.task_dependencies,
             spec.task_executor,
             inject_dep_outputs=spec.inject_dep_outputs,
+            store=spec.store,
+            run_id=spec.run_id if spec.store is not None else None,
         )
         results = result.task_results
         outputs = {t: r.output for t, r in results.items() if r.status == "success"}
@@ -265,7 +274,8 @@ class ReconcilerNodeRunner:
             spec.task_executor,
             spec.config,
             poll_interval_s=spec.poll_interval_s,
-            reconciler_id=f"meta-node-{spec.node_id}",
+            checkpoint_store=None if spec.store is None else ReconcilerCheckpoints(spec.store),
+            reconciler_id=spec.run_id or f"meta-node-{spec.node_id}",
             inject_dep_outputs=spec.inject_dep_outputs,
             restart_settings=spec.restart_settings,
         )
@@ -421,6 +431,8 @@ async def compose(
     hub: EventHub,
     inject: bool,
     external_upstream: Mapping[Any, Any] | None = None,
+    store: RunStore | None = None,
+    run_id: str | None = None,
 ) -> MetaDAGResult:
     """Run the nodes as one DAGExecutor run; see the module docstring."""
     for node_id, spec in nodes.items():
@@ -443,6 +455,9 @@ async def compose(
         run_spec = spec
         if inject and spec.tasks:
             run_spec = dataclasses.replace(spec, tasks=inject_upstream(spec.tasks, upstream))
+        if store is not None and run_spec.store is None:
+            node_run = f"{run_id}/{node_id}" if run_id else None
+            run_spec = dataclasses.replace(run_spec, store=store, run_id=node_run)
         started_at = datetime.now(UTC)
         start = clock()
         starts[node_id] = (started_at, start)

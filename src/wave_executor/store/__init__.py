@@ -17,7 +17,7 @@ from wave_executor._core.store_protocol import (
     Serializer,
     TaskRecord,
 )
-from wave_executor.store.checkpoints import ReconcilerCheckpoints
+from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor.store.errors import (
     ForeignDatabaseError,
     OutputSerializationError,
