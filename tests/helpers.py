@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 
@@ -29,13 +28,6 @@ class Recorder:
 
     def of(self, event_type: str) -> list[dict[str, Any]]:
         return [e for t, e in self.events if t == event_type]
-
-
-def returns(value: Any) -> Callable[[Any, Any], Any]:
-    async def body(task_id: Any, spec: Any) -> Any:
-        return value
-
-    return body
 
 
 class Probe:

@@ -506,7 +506,7 @@ async def test_non_string_task_ids() -> None:
     assert result.total_successful == 2
 
 
-async def test_body_that_swallows_cancellation_after_timeout_keeps_the_worker_healthy() -> None:
+def test_body_that_swallows_cancellation_after_timeout_keeps_the_worker_healthy() -> None:
     async def body(task_id: str, spec: Any) -> str:
         if task_id == "stubborn":
             try:
@@ -516,12 +516,16 @@ async def test_body_that_swallows_cancellation_after_timeout_keeps_the_worker_he
         await asyncio.sleep(0.01)
         return "ok"
 
-    cfg = WaveConfig(default_task_timeout=0.05, max_parallel_per_wave=1, max_retries=0)
-    result = await DAGExecutor(cfg).execute(
-        {"stubborn": 1, "next": 1}, {"next": {"stubborn"}}, body
-    )
+    async def main() -> Any:
+        cfg = WaveConfig(default_task_timeout=0.05, max_parallel_per_wave=1, max_retries=0)
+        return await DAGExecutor(cfg).execute(
+            {"stubborn": 1, "next": 1}, {"next": {"stubborn"}}, body
+        )
+
+    result, elapsed = run_virtual(main())
     assert result.task_results["stubborn"].output == "swallowed"
     assert result.task_results["next"].status == "success"  # not hit by a stale cancel
+    assert elapsed == pytest.approx(0.06)
 
 
 async def test_a_dependency_listed_twice_is_waited_for_once_and_named_once() -> None:

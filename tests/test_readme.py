@@ -16,7 +16,7 @@ def test_the_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example(index: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_example(index: int) -> None:
     code = compile(BLOCKS[index], f"README.md example {index + 1}", "exec")
     exec(code, {"__name__": f"readme_example_{index + 1}"})
 

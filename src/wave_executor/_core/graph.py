@@ -48,9 +48,6 @@ class Graph:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def successors_of(self, i: int) -> array[int]:
-        return self.successors[self.offsets[i] : self.offsets[i + 1]]
-
 
 def _zeros(typecode: str, n: int) -> array[int]:
     return array(typecode, [0]) * n

@@ -176,11 +176,6 @@ class DagRun:
                     "TASK_COMPLETED", self._ids[i], status="success", duration_ms=0.0, restored=True
                 )
 
-    @property
-    def concurrency_limit(self) -> int:
-        """The global window now (it moves when adaptive)."""
-        return self._window.limit
-
     def _spawn(self, reserved: int) -> None:
         """Start workers for ready tasks that no live worker will pick up."""
         group = self._group
