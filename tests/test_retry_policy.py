@@ -104,6 +104,37 @@ def test_per_task_retry_overrides() -> None:
         run_virtual(unknown())
 
 
+def test_per_task_timeouts_override_the_default() -> None:
+    async def body(task_id: str, spec: float) -> str:
+        await asyncio.sleep(spec)
+        return task_id
+
+    async def main() -> Any:
+        cfg = WaveConfig(max_retries=0, default_task_timeout=10.0, circuit_breaker_enabled=False)
+        return await DAGExecutor(cfg).execute(
+            {"short": 3.0, "long": 30.0, "default": 5.0, "none": 50.0},
+            {},
+            body,
+            timeouts={"short": 2.0, "long": 40, "none": None},
+        )
+
+    result, elapsed = run_virtual(main())
+    statuses = {t: r.status for t, r in result.task_results.items()}
+    ok = "success"
+    assert statuses == {"short": "timeout", "long": ok, "default": ok, "none": ok}
+    assert result.task_results["short"].error == "timeout after 2s"
+    assert result.task_results["short"].duration_ms == pytest.approx(2000.0)
+    assert elapsed == pytest.approx(50.0)
+
+    for bad in ({"short": 0}, {"short": -1.0}, {"short": "5"}, {"zz": 1.0}):
+
+        async def invalid(bad: Any = bad) -> Any:
+            return await DAGExecutor().execute({"short": 1.0}, {}, body, timeouts=bad)
+
+        with pytest.raises(ValueError, match="timeout"):
+            run_virtual(invalid())
+
+
 def test_escalation_keeps_every_attempt() -> None:
     policy = RetryPolicy(max_retries=2, base_delay=0.5)
     tr, _ = attempts_of(policy, [Transient("one"), ValueError("two"), Transient("three")])

@@ -200,7 +200,9 @@ class DagRun:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
         plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
         clock = self._loop.time
-        body, timeout = self._body, self._settings.attempt_timeout
+        body, default_timeout = self._body, self._settings.attempt_timeout
+        timeouts = self._settings.timeout_overrides
+        timeout = default_timeout
         inject = self._settings.inject_dep_outputs
         events, retrying = self._events, self._retrying
         specialist = self._specialist
@@ -212,6 +214,8 @@ class DagRun:
         while window.active < window.limit and (i := plan.take()) is not None:
             task_id = ids[i]
             spec = self._inject(task_id) if inject else specs[task_id]
+            if timeouts:
+                timeout = timeouts.get(i, default_timeout)
             if events.active and i not in retrying:
                 events.emit("TASK_STARTED", task_id)
             breaker = None

@@ -80,6 +80,7 @@ class DAGExecutor:
         priority_costs: Mapping[Any, float] | None = None,
         groups: GroupSpec | None = None,
         retry_policies: Mapping[Any, RetryPolicy] | None = None,
+        timeouts: Mapping[Any, float | None] | None = None,
         circuit_key: KeyFunction | None = None,
         store: RunStore | None = None,
         run_id: str | None = None,
@@ -97,7 +98,8 @@ class DAGExecutor:
         most ``specialist_budgets.get(name, default_specialist_budget)``
         tasks at once, and a full group never holds up another's tasks.
 
-        ``retry_policies`` overrides the retry policy per task;
+        ``retry_policies`` overrides the retry policy per task and
+        ``timeouts`` the per-attempt timeout (seconds; None for none);
         ``circuit_key`` is a function ``(task_id, spec) -> key or None`` that
         names the circuit breaker guarding a task.
 
@@ -120,7 +122,7 @@ class DAGExecutor:
         cfg = config if config is not None else self.config
         deps = dependencies if dependencies is not None else {}
         graph = build_graph(tasks, deps, priority_costs)
-        settings = run_settings(cfg, graph, inject_dep_outputs, retry_policies)
+        settings = run_settings(cfg, graph, inject_dep_outputs, retry_policies, timeouts)
         pools = resolve_pools(cfg, graph, tasks, groups)
         execution_id = str(uuid.uuid4())
         recorder = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -35,6 +36,8 @@ class RunSettings:
     overload_errors: tuple[type[BaseException], ...] = ()
     #: Per-task retry policies, by task index.
     retry_overrides: Mapping[int, RetryPolicy] = field(default_factory=dict)
+    #: Per-task attempt timeouts in seconds (``math.inf``: none), by task index.
+    timeout_overrides: Mapping[int, float] = field(default_factory=dict)
 
     def retry_for(self, i: int) -> RetryPolicy:
         return self.retry_overrides.get(i, self.retry) if self.retry_overrides else self.retry
@@ -60,6 +63,7 @@ def run_settings(
     graph: Graph,
     inject_dep_outputs: bool,
     retry_policies: Mapping[Any, RetryPolicy] | None,
+    timeouts: Mapping[Any, float | None] | None = None,
 ) -> RunSettings:
     breakers = None
     if cfg.circuit_breaker_enabled:
@@ -87,7 +91,20 @@ def run_settings(
         breakers=breakers,
         overload_errors=cfg.overload_errors,
         retry_overrides=overrides,
+        timeout_overrides=_timeouts(graph, timeouts),
     )
+
+
+def _timeouts(graph: Graph, timeouts: Mapping[Any, float | None] | None) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for task_id, limit in (timeouts or {}).items():
+        index = _index_of(graph, task_id, "a timeout")
+        if limit is None:
+            limit = math.inf
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+            raise ValueError(f"the timeout of {task_id!r} must be > 0 or None, got {limit!r}")
+        out[index] = float(limit)
+    return out
 
 
 def resolve_pools(
