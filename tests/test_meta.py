@@ -217,6 +217,39 @@ def lambda_returning(value: Any) -> Any:
     return body
 
 
+def test_the_critical_path_crosses_nodes_tasks_and_nesting() -> None:
+    async def sleepy(task_id: Any, spec: Any) -> Any:
+        await asyncio.sleep(spec["s"])
+        return task_id
+
+    def secs(**durations: float) -> dict[str, Any]:
+        return {t: {"s": d} for t, d in durations.items()}
+
+    async def main() -> MetaDAGResult:
+        inner = (
+            MetaDAG()
+            .add_node(MetaDAGNodeSpec("p", secs(t=4.0), sleepy))
+            .add_node(MetaDAGNodeSpec("q", secs(u=1.0), sleepy), depends_on=["p"])
+        )
+        prep = MetaDAGNodeSpec(
+            "prep", secs(x=1.0, y=2.0, z=0.5), sleepy, task_dependencies={"y": ["x"]}
+        )
+        return await (
+            MetaDAG()
+            .add_node(prep)
+            .add_node(MetaDAGNodeSpec("inner", node_type="meta", meta=inner))
+            .add_node(MetaDAGNodeSpec("final", secs(f=1.0), sleepy), depends_on=["prep", "inner"])
+            .execute()
+        )
+
+    result, elapsed = run_virtual(main())
+    assert elapsed == pytest.approx(6.0)
+    expected = [("inner", "p", "t"), ("inner", "q", "u"), ("final", "f")]
+    assert result.critical_path() == expected
+    assert result.node_results["prep"].critical_path() == [("prep", "x"), ("prep", "y")]
+    assert json.loads(json.dumps(result.to_dict()))["critical_path"] == [list(s) for s in expected]
+
+
 async def test_nested_failure_fails_the_meta_node_and_skips_downstream() -> None:
     no_retry = WaveConfig(max_retries=0)
     inner = (

@@ -13,18 +13,16 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from wave_executor._core.config import WaveConfig
-from wave_executor._core.store_protocol import RunStore
-from wave_executor._runtime.composer import (
+from wave_executor._core.meta_records import (
     MetaDAGNodeResult,
     MetaDAGNodeSpec,
     MetaDAGResult,
     NodeOutcome,
-    NodeRunner,
-    compose,
-    default_runners,
-    inject_upstream,
 )
+from wave_executor._core.store_protocol import RunStore
+from wave_executor._runtime.composer import compose
 from wave_executor._runtime.events import EventCallback, EventHub
+from wave_executor._runtime.node_runners import NodeRunner, default_runners, inject_upstream
 
 __all__ = [
     "MetaDAG",

@@ -1,0 +1,202 @@
+"""The node kinds of a MetaDAG: the ``NodeRunner`` protocol and the built-in runners.
+
+A runner turns one node spec into a ``NodeOutcome``; the composer does the
+scheduling. A user adds a kind with ``MetaDAG.register_node_type``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from wave_executor._core.meta_records import MetaDAGNodeSpec, NodeOutcome, TaskSummaries
+from wave_executor._core.records import TaskResult
+from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
+from wave_executor._runtime.executor import DAGExecutor
+from wave_executor.reconciler import WaveReconciler
+
+__all__ = [
+    "BAD_RECONCILER_STATUSES",
+    "DagNodeRunner",
+    "MetaNodeRunner",
+    "NodeRunner",
+    "ReconcilerNodeRunner",
+    "default_runners",
+    "describe_unsuccessful",
+    "inject_upstream",
+]
+
+#: Reconciler task statuses that make a reconciler node fail at once.
+BAD_RECONCILER_STATUSES = frozenset({"failed", "timeout", "blocked", "skipped"})
+
+
+@runtime_checkable
+class NodeRunner(Protocol):
+    """Runs one node of a kind. ``spec.tasks`` already carry ``_upstream_outputs``
+    (when the MetaDAG injects them); ``upstream_outputs`` is
+    ``{upstream_node_id: task_outputs}``. Return a ``NodeOutcome``; raising
+    makes the node "failed" with the exception as its error. Cancellation
+    must stop everything the runner started."""
+
+    async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome: ...
+
+
+def inject_upstream(tasks: Mapping[Any, Any], upstream: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Copies of ``tasks`` with ``_upstream_outputs`` (dicts get the key, others are wrapped)."""
+    out: dict[Any, Any] = {}
+    for task_id, spec in tasks.items():
+        if isinstance(spec, dict):
+            out[task_id] = {**spec, "_upstream_outputs": dict(upstream)}
+        else:
+            out[task_id] = {"spec": spec, "_upstream_outputs": dict(upstream)}
+    return out
+
+
+class DagNodeRunner:
+    """``node_type="dag"``: one DAGExecutor run of the node's tasks."""
+
+    async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome:
+        assert spec.task_executor is not None
+        executor = DAGExecutor(spec.config)
+        result = await executor.execute(
+            spec.tasks,
+            spec.task_dependencies,
+            spec.task_executor,
+            inject_dep_outputs=spec.inject_dep_outputs,
+            store=spec.store,
+            run_id=spec.run_id if spec.store is not None else None,
+        )
+        results = result.task_results
+        outputs = {t: r.output for t, r in results.items() if r.status == "success"}
+        summaries = TaskSummaries(results)
+        bad = {t: r for t, r in results.items() if r.status != "success"}
+        if not bad:
+            return NodeOutcome("success", outputs, summaries, result)
+        if spec.accept_partial and result.succeeded:
+            error = f"partial success: {len(bad)} of {len(results)} tasks did not succeed"
+            return NodeOutcome("success", outputs, summaries, result, error)
+        status = "timeout" if result.stopped_reason == "total_timeout" else "failed"
+        return NodeOutcome(status, outputs, summaries, result, describe_unsuccessful(bad))
+
+
+def describe_unsuccessful(bad: Mapping[Any, TaskResult]) -> str:
+    parts = [f"{t!r}: {r.status}" + (f" ({r.error})" if r.error else "") for t, r in bad.items()]
+    shown = "; ".join(parts[:5]) + ("; ..." if len(parts) > 5 else "")
+    return f"{len(bad)} task(s) did not succeed: {shown}"
+
+
+class ReconcilerNodeRunner:
+    """``node_type="reconciler"``: a WaveReconciler until every task is complete.
+
+    Fails as soon as a task is failed, timeout, blocked or skipped (it does
+    not wait out ``completion_timeout``); "timeout" when ``completion_timeout``
+    passes first. The reconciler is always stopped before this returns.
+    """
+
+    async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome:
+        assert spec.task_executor is not None
+        reconciler = WaveReconciler(
+            spec.task_executor,
+            spec.config,
+            poll_interval_s=spec.poll_interval_s,
+            checkpoint_store=None if spec.store is None else ReconcilerCheckpoints(spec.store),
+            reconciler_id=spec.run_id or f"meta-node-{spec.node_id}",
+            inject_dep_outputs=spec.inject_dep_outputs,
+            restart_settings=spec.restart_settings,
+        )
+        changed = asyncio.Event()
+        reconciler.on_event(lambda _type, _event: changed.set())
+        complete: asyncio.Task[bool] | None = None
+        try:
+            await reconciler.start()
+            await reconciler.update(
+                spec.tasks,
+                spec.task_dependencies,
+                spec.policies,
+                spec.max_restart_attempts,
+                spec.restart_backoff_base,
+                timeouts=spec.timeouts,
+            )
+            complete = asyncio.ensure_future(
+                reconciler.wait_until_complete(timeout=spec.completion_timeout)
+            )
+            while True:
+                bad = _bad_states(reconciler)
+                if bad:
+                    return self._outcome(reconciler, "failed", _describe_states(reconciler, bad))
+                if complete.done():
+                    break
+                changed.clear()
+                waiter = asyncio.ensure_future(changed.wait())
+                try:
+                    await asyncio.wait(
+                        {complete, waiter},
+                        timeout=spec.completion_poll_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+            if not complete.result():
+                error = f"tasks not complete after completion_timeout={spec.completion_timeout} s"
+                return self._outcome(reconciler, "timeout", error)
+            return self._outcome(reconciler, "success", None)
+        finally:
+            if complete is not None and not complete.done():
+                complete.cancel()
+                await asyncio.wait({complete})
+            await reconciler.stop()
+
+    @staticmethod
+    def _outcome(reconciler: WaveReconciler, status: str, error: str | None) -> NodeOutcome:
+        outputs: dict[Any, Any] = {}
+        summaries: dict[Any, dict[str, Any]] = {}
+        for task_id in reconciler.get_status().task_states:
+            state = reconciler.get_task_state(task_id)
+            if state.status == "success":
+                outputs[task_id] = state.output
+            summaries[task_id] = {
+                "task_id": task_id,
+                "status": str(state.status),
+                "restart_count": state.restart_count,
+                "error": state.last_error,
+            }
+        return NodeOutcome(status, outputs, summaries, None, error)
+
+
+def _bad_states(reconciler: WaveReconciler) -> dict[Any, str]:
+    states = reconciler.get_status().task_states
+    return {t: str(s) for t, s in states.items() if s in BAD_RECONCILER_STATUSES}
+
+
+def _describe_states(reconciler: WaveReconciler, bad: Mapping[Any, str]) -> str:
+    parts = []
+    for task_id, status in list(bad.items())[:5]:
+        error = reconciler.get_task_state(task_id).last_error
+        parts.append(f"{task_id!r}: {status}" + (f" ({error})" if error else ""))
+    return f"{len(bad)} task(s) did not succeed: " + "; ".join(parts)
+
+
+class MetaNodeRunner:
+    """``node_type="meta"``: the nested MetaDAG ``spec.meta``, any depth.
+
+    The outer upstream outputs reach every task of the nested graph; the
+    node's ``task_outputs`` are ``{inner_node_id: inner task_outputs}`` of
+    the inner nodes that succeeded.
+    """
+
+    async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome:
+        assert spec.meta is not None
+        nested = await spec.meta.execute(upstream_outputs=upstream_outputs)
+        outputs = {
+            node_id: r.task_outputs for node_id, r in nested.node_results.items() if r.succeeded
+        }
+        if nested.succeeded:
+            return NodeOutcome("success", outputs, nested=nested)
+        bad = [f"{n!r}: {r.status}" for n, r in nested.node_results.items() if not r.succeeded]
+        error = f"{len(bad)} nested node(s) did not succeed: " + "; ".join(bad[:5])
+        return NodeOutcome("failed", outputs, nested=nested, error=error)
+
+
+def default_runners() -> dict[str, NodeRunner]:
+    return {"dag": DagNodeRunner(), "reconciler": ReconcilerNodeRunner(), "meta": MetaNodeRunner()}
