@@ -17,6 +17,7 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult
 from wave_executor._runtime.executor import DAGExecutor
+from wave_executor._runtime.levels import LevelExecutor
 from wave_executor._runtime.limiter import AdaptiveSemaphore, Admission, LimiterStatistics
 from wave_executor._version import __version__
 from wave_executor.errors import (
@@ -49,6 +50,7 @@ __all__ = [
     "EscalationReport",
     "ExecutionContext",
     "GraphError",
+    "LevelExecutor",
     "LimiterStatistics",
     "MetaDAG",
     "MetaDAGNodeResult",

@@ -1,7 +1,8 @@
 """Level-mode records (0.3.0 shapes): one wave, its definition, a whole run.
 
-The level-based executor that fills them is planned; the records exist now
-so 0.3.0 code that imports or builds them keeps working.
+``LevelExecutor`` (``_runtime/levels.py``) fills them. The 0.3.0 fields keep
+their meaning; the fields after them are ours (``duration_s``, ``executed``,
+``timed_out``, ``stopped_reason``) and only add information.
 """
 
 from __future__ import annotations
@@ -14,23 +15,39 @@ from wave_executor._core.config import WaveConfig
 from wave_executor._core.records import TaskResult, utc_now
 from wave_executor._core.status import TaskStatus
 
-__all__ = ["ExecutionContext", "WaveDefinition", "WaveResult"]
+__all__ = ["ExecutionContext", "WaveDefinition", "WaveResult", "unmet_policy"]
 
 
-def _ms(start: datetime, end: datetime | None) -> float:
+def _ms(start: datetime, end: datetime | None, seconds: float | None = None) -> float:
+    """Milliseconds: the monotonic measure when there is one, else the datetimes'."""
+    if seconds is not None:
+        return seconds * 1000.0
     return 0.0 if end is None else (end - start).total_seconds() * 1000.0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 @dataclass
 class WaveResult:
-    """The outcome of one wave (one dependency level)."""
+    """The outcome of one wave (one dependency level).
+
+    ``executed`` is False for a wave that never started because the run
+    stopped first (its tasks are all ``"skipped"``); ``timed_out`` is True
+    when ``per_wave_timeout`` cut the wave off. ``duration_s`` is the wave's
+    duration on the loop's monotonic clock (``duration_ms`` uses it).
+    """
 
     wave_id: str
     wave_index: int
-    task_results: dict[str, TaskResult] = field(default_factory=dict)
+    task_results: dict[Any, TaskResult] = field(default_factory=dict)
     merged_output: Any = None
     started_at: datetime = field(default_factory=utc_now)
     completed_at: datetime | None = None
+    duration_s: float | None = None
+    executed: bool = True
+    timed_out: bool = False
 
     def _count(self, status: TaskStatus) -> int:
         return sum(1 for r in self.task_results.values() if r.status == status)
@@ -52,16 +69,38 @@ class WaveResult:
         return self._count(TaskStatus.SKIPPED)
 
     @property
+    def cancelled_count(self) -> int:
+        """Tasks cut short by ``stop_on_first_error``."""
+        return self._count(TaskStatus.CANCELLED)
+
+    @property
     def total_tasks(self) -> int:
         return len(self.task_results)
 
     @property
     def success_rate(self) -> float:
+        """Successes over all the wave's tasks (0.3.0's definition); 0.0 if none."""
         return self.success_count / self.total_tasks if self.task_results else 0.0
 
     @property
+    def attempted_success_rate(self) -> float:
+        """Successes over the tasks that were not skipped; 1.0 when all were.
+
+        The success gate uses this rate: a task skipped because an earlier
+        wave failed was already counted against that wave.
+        """
+        attempted = self.total_tasks - self.skipped_count
+        return self.success_count / attempted if attempted else 1.0
+
+    @property
     def duration_ms(self) -> float:
-        return _ms(self.started_at, self.completed_at)
+        return _ms(self.started_at, self.completed_at, self.duration_s)
+
+    @property
+    def outputs(self) -> dict[Any, Any]:
+        """Outputs of the wave's successful tasks, in task order."""
+        ok = TaskStatus.SUCCESS
+        return {t: r.output for t, r in self.task_results.items() if r.status == ok}
 
     @property
     def failed_tasks(self) -> list[TaskResult]:
@@ -72,35 +111,65 @@ class WaveResult:
         return {
             "wave_id": self.wave_id,
             "wave_index": self.wave_index,
-            "task_results": {k: r.to_dict() for k, r in self.task_results.items()},
+            "task_results": {str(k): r.to_dict() for k, r in self.task_results.items()},
             "merged_output": self.merged_output,
             "success_count": self.success_count,
             "failure_count": self.failure_count,
             "timeout_count": self.timeout_count,
             "skipped_count": self.skipped_count,
+            "cancelled_count": self.cancelled_count,
             "total_tasks": self.total_tasks,
             "success_rate": self.success_rate,
             "duration_ms": round(self.duration_ms, 2),
             "started_at": self.started_at.isoformat(),
-            "completed_at": None if self.completed_at is None else self.completed_at.isoformat(),
+            "completed_at": _iso(self.completed_at),
+            "executed": self.executed,
+            "timed_out": self.timed_out,
         }
+
+
+def _sorted_ids(ids: set[Any]) -> list[Any]:
+    """Sorted, as 0.3.0 listed them; by ``repr`` when the ids do not compare."""
+    try:
+        return sorted(ids)
+    except TypeError:
+        return sorted(ids, key=repr)
+
+
+def unmet_policy(wave: WaveResult, config: WaveConfig) -> str | None:
+    """The success-policy gate a wave fails (None: it passes).
+
+    ``"allow_partial_success"`` when partial success is not allowed and an
+    attempted task did not succeed; ``"min_success_rate"`` when the wave's
+    ``attempted_success_rate`` is below ``min_success_rate``.
+    """
+    rate = wave.attempted_success_rate
+    if not config.allow_partial_success and rate < 1.0:
+        return "allow_partial_success"
+    if rate < config.min_success_rate:
+        return "min_success_rate"
+    return None
 
 
 @dataclass
 class WaveDefinition:
-    """The tasks of one wave, before it runs."""
+    """The tasks of one wave, before it runs.
+
+    ``dependencies_resolved`` turns True when the wave starts: every task of
+    the earlier waves has ended by then (the barrier).
+    """
 
     wave_id: str
     wave_index: int
-    tasks: dict[str, Any] = field(default_factory=dict)
-    task_ids: set[str] = field(default_factory=set)
+    tasks: dict[Any, Any] = field(default_factory=dict)
+    task_ids: set[Any] = field(default_factory=set)
     dependencies_resolved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "wave_id": self.wave_id,
             "wave_index": self.wave_index,
-            "task_ids": sorted(self.task_ids),
+            "task_ids": _sorted_ids(self.task_ids),
             "task_count": len(self.tasks),
             "dependencies_resolved": self.dependencies_resolved,
         }
@@ -108,7 +177,16 @@ class WaveDefinition:
 
 @dataclass
 class ExecutionContext:
-    """A whole level-mode run: its waves and their results."""
+    """A whole level-mode run: its waves and their results.
+
+    ``waves`` lists every wave up front; ``wave_results`` gets one entry per
+    wave, in order, as waves end; a wave that never started because the run
+    stopped is added with ``executed=False`` and all its tasks skipped, so
+    every task has a result. ``stopped_reason`` says why later waves did not
+    run: ``"stop_on_first_error"``, ``"total_timeout"``,
+    ``"allow_partial_success"`` or ``"min_success_rate"`` (None when every
+    wave ran); ``cancelled`` is True exactly when it is set.
+    """
 
     execution_id: str
     waves: list[WaveDefinition] = field(default_factory=list)
@@ -119,6 +197,8 @@ class ExecutionContext:
     completed_at: datetime | None = None
     cancelled: bool = False
     checkpoint_results: dict[str, dict[str, TaskResult]] = field(default_factory=dict)
+    stopped_reason: str | None = None
+    duration_s: float | None = None
 
     @property
     def total_waves(self) -> int:
@@ -126,11 +206,31 @@ class ExecutionContext:
 
     @property
     def completed_waves(self) -> int:
-        return len(self.wave_results)
+        """Waves that ran to their end (waves skipped by a stop do not count)."""
+        return sum(1 for r in self.wave_results.values() if r.executed)
 
     @property
     def progress(self) -> float:
         return self.completed_waves / self.total_waves if self.waves else 0.0
+
+    @property
+    def task_results(self) -> dict[Any, TaskResult]:
+        """Every task's result across the waves, wave by wave, in task order."""
+        merged: dict[Any, TaskResult] = {}
+        for wave in self.wave_results.values():
+            merged.update(wave.task_results)
+        return merged
+
+    @property
+    def outputs(self) -> dict[Any, Any]:
+        """Outputs of every successful task across the waves."""
+        merged: dict[Any, Any] = {}
+        for wave in self.wave_results.values():
+            merged.update(wave.outputs)
+        return merged
+
+    def _total(self, status: TaskStatus) -> int:
+        return sum(w._count(status) for w in self.wave_results.values())
 
     @property
     def total_tasks(self) -> int:
@@ -138,17 +238,63 @@ class ExecutionContext:
 
     @property
     def total_successful(self) -> int:
-        return sum(r.success_count for r in self.wave_results.values())
+        return self._total(TaskStatus.SUCCESS)
 
     @property
     def total_failed(self) -> int:
-        return sum(r.failure_count + r.timeout_count for r in self.wave_results.values())
+        """Failed and timed-out tasks (0.3.0's definition)."""
+        return self._total(TaskStatus.FAILED) + self._total(TaskStatus.TIMEOUT)
+
+    @property
+    def total_timeout(self) -> int:
+        return self._total(TaskStatus.TIMEOUT)
+
+    @property
+    def total_skipped(self) -> int:
+        return self._total(TaskStatus.SKIPPED)
+
+    @property
+    def total_cancelled(self) -> int:
+        return self._total(TaskStatus.CANCELLED)
 
     @property
     def overall_success_rate(self) -> float:
+        """Successes over all tasks (0.3.0's definition); 0.0 if none."""
         total = self.total_tasks
         return self.total_successful / total if total else 0.0
 
     @property
+    def succeeded(self) -> bool:
+        """Every wave ran and met the success policy of ``config``."""
+        if self.stopped_reason is not None:
+            return False
+        results = self.wave_results.values()
+        return all(r.executed and unmet_policy(r, self.config) is None for r in results)
+
+    @property
     def duration_ms(self) -> float:
-        return _ms(self.started_at, self.completed_at)
+        return _ms(self.started_at, self.completed_at, self.duration_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (task ids as strings where they are keys)."""
+        return {
+            "execution_id": self.execution_id,
+            "waves": [w.to_dict() for w in self.waves],
+            "wave_results": {k: r.to_dict() for k, r in self.wave_results.items()},
+            "current_wave_index": self.current_wave_index,
+            "total_waves": self.total_waves,
+            "completed_waves": self.completed_waves,
+            "total_tasks": self.total_tasks,
+            "total_successful": self.total_successful,
+            "total_failed": self.total_failed,
+            "total_timeout": self.total_timeout,
+            "total_skipped": self.total_skipped,
+            "total_cancelled": self.total_cancelled,
+            "overall_success_rate": self.overall_success_rate,
+            "cancelled": self.cancelled,
+            "succeeded": self.succeeded,
+            "stopped_reason": self.stopped_reason,
+            "duration_ms": round(self.duration_ms, 2),
+            "started_at": _iso(self.started_at),
+            "completed_at": _iso(self.completed_at),
+        }
