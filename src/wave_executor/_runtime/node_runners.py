@@ -14,7 +14,7 @@ from wave_executor._core.meta_records import MetaDAGNodeSpec, NodeOutcome, TaskS
 from wave_executor._core.records import TaskResult
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor._runtime.executor import DAGExecutor
-from wave_executor.reconciler import WaveReconciler
+from wave_executor._runtime.reconciler import WaveReconciler
 
 __all__ = [
     "BAD_RECONCILER_STATUSES",

@@ -1,0 +1,327 @@
+"""``WaveReconciler``: keeps a desired set of long-running tasks alive.
+
+It holds a *desired state* (task specs, dependencies, restart policies) and
+makes the running tasks match it: starts tasks once their dependencies are
+satisfied, restarts them by policy with capped exponential backoff, blocks
+crash loops, and applies hot updates. It reacts to change (a task exits,
+``update()`` is called, a restart timer fires), not to a poll tick;
+``poll_interval_s`` is only the period of a safety-net resync.
+
+See ``docs/reconciler.md`` for the restart rules and the differences from 0.3.0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from wave_executor._core.config import WaveConfig
+from wave_executor._core.graph import build_graph
+from wave_executor._core.reconcile import (
+    CheckpointStore,
+    ReconcileStatus,
+    ReconcileTaskSpec,
+    ReconcileTaskState,
+    SupervisedStatus,
+)
+from wave_executor._core.restart import RestartPolicy, RestartSettings
+from wave_executor._runtime.events import EventCallback
+from wave_executor._runtime.supervised_runs import mark_ready
+from wave_executor._runtime.supervisor import Supervisor, SupervisorSettings
+
+__all__ = [
+    "CheckpointStore",
+    "InMemoryCheckpointStore",
+    "ReconcileStatus",
+    "ReconcileTaskSpec",
+    "ReconcileTaskState",
+    "RestartPolicy",
+    "RestartSettings",
+    "SupervisedStatus",
+    "WaveReconciler",
+    "mark_ready",
+]
+
+T = TypeVar("T")
+_Entry = tuple[ReconcileTaskSpec, ReconcileTaskState, set[Any]]
+_S = SupervisedStatus
+
+
+class WaveReconciler:
+    """Supervises long-running async tasks against a desired state.
+
+    ``task_executor(task_id, spec)`` runs one task. ``config`` contributes
+    ``max_parallel_per_wave`` (runs at once) and ``emit_events``; its
+    ``default_task_timeout`` does *not* apply: a supervised run has no
+    timeout unless ``update(timeouts=...)`` sets one. ``restart_settings``
+    holds the reconciler-wide restart knobs (backoff cap, jitter, crash-loop
+    window, healthy-run reset, ``rest_for_one``).
+    """
+
+    def __init__(
+        self,
+        task_executor: Callable[[Any, Any], Awaitable[Any]],
+        config: WaveConfig | None = None,
+        poll_interval_s: float = 2.0,
+        checkpoint_store: CheckpointStore | None = None,
+        reconciler_id: str = "default",
+        inject_dep_outputs: bool = False,
+        *,
+        restart_settings: RestartSettings | None = None,
+    ) -> None:
+        if not callable(task_executor):
+            raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
+        if not poll_interval_s > 0:
+            raise ValueError(
+                f"poll_interval_s must be > 0 (math.inf: no resync), got {poll_interval_s!r}"
+            )
+        self.task_executor = task_executor
+        self.config = config if config is not None else WaveConfig()
+        self.poll_interval_s = poll_interval_s
+        self.reconciler_id = reconciler_id
+        self.restart_settings = (
+            restart_settings if restart_settings is not None else RestartSettings()
+        )
+        settings = SupervisorSettings(
+            cap=self.config.max_parallel_per_wave,
+            resync_s=poll_interval_s,
+            inject_dep_outputs=inject_dep_outputs,
+            emit_events=self.config.emit_events,
+            restart=self.restart_settings,
+        )
+        self._sup = Supervisor(task_executor, settings, reconciler_id, checkpoint_store)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start supervising (idempotent). The first start restores from the checkpoint store."""
+        await self._sup.start()
+
+    async def stop(self) -> None:
+        """Start nothing more; cancel and await every run (they end "stopped").
+
+        No asyncio task of the reconciler survives this call. A later
+        ``start()`` resumes the tasks that were stopped here.
+        """
+        await self._sup.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._sup.running
+
+    # -- desired state ---------------------------------------------------------
+
+    async def update(
+        self,
+        tasks: Mapping[Any, Any],
+        dependencies: Mapping[Any, Iterable[Any]] | None = None,
+        policies: Mapping[Any, str] | str | None = None,
+        max_restart_attempts: Mapping[Any, int] | int | None = None,
+        restart_backoff_base: Mapping[Any, float] | float = 3.0,
+        *,
+        timeouts: Mapping[Any, float | None] | float | None = None,
+    ) -> None:
+        """Replace the desired state; safe while running.
+
+        New tasks start as soon as their dependencies allow; a task whose
+        spec changed is cancelled and restarted with a fresh restart quota;
+        unchanged tasks are not touched; removed tasks are cancelled, awaited
+        and end "stopped" before this returns. ``dependencies`` replaces the
+        previous dependencies entirely and takes effect at once.
+
+        ``policies``, ``max_restart_attempts``, ``restart_backoff_base`` and
+        ``timeouts`` take a dict ``task_id -> value`` (unlisted tasks get the
+        default: "on-failure", 5, 3.0 s, no timeout) or one value for all.
+
+        Raises ``ValueError`` for a dependency on an unknown task (naming it),
+        an unknown policy, or settings for tasks not in ``tasks``;
+        ``WaveCircularDependencyError`` for a cycle. Nothing changes then.
+        """
+        specs, deps = _desired_state(
+            tasks, dependencies, policies, max_restart_attempts, restart_backoff_base, timeouts
+        )
+        ending = self._sup.apply(specs, deps)
+        if ending:
+            await asyncio.wait(ending)
+        await self._sup.settle()
+
+    # -- observation -----------------------------------------------------------
+
+    def on_event(self, callback: EventCallback) -> EventCallback:
+        """Register ``callback(event_type, event)``, sync or async; returns it (a decorator)."""
+        return self._sup.events.subscribe(callback)
+
+    def remove_event_callback(self, callback: EventCallback) -> None:
+        self._sup.events.unsubscribe(callback)
+
+    def get_status(self) -> ReconcileStatus:
+        """Counts by status over every task the reconciler knows (removed ones are "stopped")."""
+        states = {task_id: record.status for task_id, record in self._sup.records.items()}
+        counts = Counter(states.values())
+        return ReconcileStatus(
+            desired_task_count=len(self._sup.desired),
+            running_count=counts[_S.RUNNING],
+            success_count=counts[_S.SUCCESS],
+            failed_count=counts[_S.FAILED] + counts[_S.TIMEOUT],
+            pending_count=counts[_S.PENDING],
+            stopped_count=counts[_S.STOPPED],
+            blocked_count=counts[_S.BLOCKED],
+            task_states=dict(states),
+            uptime_s=self._sup.uptime(),
+            reconcile_cycle=self._sup.cycles,
+            skipped_count=counts[_S.SKIPPED],
+        )
+
+    def get_task_state(self, task_id: Hashable) -> ReconcileTaskState:
+        """A snapshot of one task's state; raises ``KeyError`` for an unknown id."""
+        return self._sup.snapshot(self._sup.records[task_id])
+
+    async def wait_until_complete(
+        self,
+        timeout: float = 300.0,  # noqa: ASYNC109 (0.3.0's signature)
+        poll_interval: float = 0.1,
+    ) -> bool:
+        """True once every task not under "always" is terminal; False after ``timeout`` s.
+
+        A task waiting to restart is "pending", so this never returns True
+        while a restart is due. It wakes on state changes; ``poll_interval``
+        is accepted for 0.3.0 compatibility and unused.
+        """
+        return await self._sup.wait_complete(timeout)
+
+
+class InMemoryCheckpointStore:
+    """A ``CheckpointStore`` in this process's memory (for tests and single processes).
+
+    It deep-copies what it saves and what it loads, so the store and a
+    reconciler never share a live object; removed tasks are deleted. Specs
+    and outputs must be deep-copyable.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[Any, _Entry]] = {}
+
+    async def save_reconciler_state(
+        self,
+        reconciler_id: str,
+        task_id: Any,
+        spec: ReconcileTaskSpec | None,
+        state: ReconcileTaskState,
+        deps: set[Any],
+    ) -> None:
+        if spec is None:
+            await self.delete_reconciler_state(reconciler_id, task_id)
+            return
+        entry = copy.deepcopy((spec, state, set(deps)))
+        self._data.setdefault(reconciler_id, {})[task_id] = entry
+
+    async def delete_reconciler_state(self, reconciler_id: str, task_id: Any) -> None:
+        self._data.get(reconciler_id, {}).pop(task_id, None)
+
+    async def load_reconciler_state(
+        self, reconciler_id: str
+    ) -> tuple[dict[Any, ReconcileTaskSpec], dict[Any, ReconcileTaskState], dict[Any, set[Any]]]:
+        entries = copy.deepcopy(self._data.get(reconciler_id, {}))
+        specs = {task_id: entry[0] for task_id, entry in entries.items()}
+        states = {task_id: entry[1] for task_id, entry in entries.items()}
+        deps = {task_id: entry[2] for task_id, entry in entries.items()}
+        return specs, states, deps
+
+    def task_ids(self, reconciler_id: str) -> list[Any]:
+        """The tasks stored for ``reconciler_id`` (for inspection)."""
+        return list(self._data.get(reconciler_id, {}))
+
+
+# -- argument checking ---------------------------------------------------------
+
+
+def _desired_state(
+    tasks: Mapping[Any, Any],
+    dependencies: Mapping[Any, Iterable[Any]] | None,
+    policies: Mapping[Any, str] | str | None,
+    max_restart_attempts: Mapping[Any, int] | int | None,
+    restart_backoff_base: Mapping[Any, float] | float,
+    timeouts: Mapping[Any, float | None] | float | None,
+) -> tuple[dict[Hashable, ReconcileTaskSpec], dict[Hashable, tuple[Hashable, ...]]]:
+    """Validate ``update()``'s arguments and build the desired state from them."""
+    if not isinstance(tasks, Mapping):
+        raise TypeError(f"tasks must be a mapping task_id -> spec, got {type(tasks).__name__}")
+    deps: dict[Any, Any] = {}
+    for task_id, upstream in (dependencies or {}).items():
+        # Strings go through unchanged so that build_graph names the mistake.
+        text = isinstance(upstream, str | bytes)
+        deps[task_id] = upstream if text else list(dict.fromkeys(upstream))
+    build_graph(tasks, deps)  # unknown ids -> ValueError naming them; cycles
+    policy = _per_task("policies", policies, tasks, RestartPolicy.ON_FAILURE, _policy)
+    attempts = _per_task("max_restart_attempts", max_restart_attempts, tasks, 5, _attempts)
+    base = _per_task("restart_backoff_base", restart_backoff_base, tasks, 3.0, _base)
+    timeout = _per_task("timeouts", timeouts, tasks, None, _timeout)
+    specs = {
+        task_id: ReconcileTaskSpec(
+            task_id, spec, policy[task_id], attempts[task_id], base[task_id], timeout[task_id]
+        )
+        for task_id, spec in tasks.items()
+    }
+    return specs, {task_id: tuple(up) for task_id, up in deps.items() if up}
+
+
+def _per_task(
+    name: str,
+    value: Any,
+    tasks: Mapping[Any, Any],
+    default: Any,
+    convert: Callable[[Any, Any], T],
+) -> dict[Any, T]:
+    """One value per task from a dict (unlisted tasks get ``default``) or a single value."""
+    if value is None:
+        value = default
+    if isinstance(value, Mapping):
+        for task_id in value:
+            if task_id not in tasks:
+                raise ValueError(
+                    f"{name} given for task {task_id!r}, which is not defined in tasks"
+                )
+        return {task_id: convert(task_id, value.get(task_id, default)) for task_id in tasks}
+    one = convert(None, value)
+    return dict.fromkeys(tasks, one)
+
+
+def _where(task_id: Any) -> str:
+    return "" if task_id is None else f" for task {task_id!r}"
+
+
+def _policy(task_id: Any, value: Any) -> RestartPolicy:
+    try:
+        return RestartPolicy(value)
+    except ValueError:
+        raise ValueError(
+            f"unknown restart policy {value!r}{_where(task_id)}; use 'no', 'on-failure' or 'always'"
+        ) from None
+
+
+def _attempts(task_id: Any, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"max_restart_attempts{_where(task_id)} must be an int >= 0, got {value!r}"
+        )
+    return value
+
+
+def _base(task_id: Any, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ValueError(
+            f"restart_backoff_base{_where(task_id)} must be a number >= 0, got {value!r}"
+        )
+    return float(value)
+
+
+def _timeout(task_id: Any, value: Any) -> float | None:
+    if value is None or value == math.inf:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"timeout{_where(task_id)} must be > 0 seconds or None, got {value!r}")
+    return float(value)
