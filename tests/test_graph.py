@@ -30,6 +30,17 @@ def test_dependencies_for_an_unknown_task_are_rejected() -> None:
         build_graph(["a"], {"typo": {"a"}})
 
 
+def test_graphs_without_edges_take_the_short_path_and_still_check_keys() -> None:
+    with pytest.raises(UnknownDependencyError, match="not defined in tasks"):
+        build_graph(["a"], {"typo": set()})
+    short = build_graph(["a", "b", "c"], {"a": set(), "b": []})
+    general = build_graph(["a", "b", "c"], {"c": {"a"}})
+    assert list(short.offsets) == [0, 0, 0, 0] and list(short.successors) == []
+    assert list(short.indegree) == [0, 0, 0] and list(short.priority) == [0, 0, 0]
+    assert list(general.indegree) == [0, 0, 1]
+    assert drain(["a", "b", "c"], {}) == ["a", "b", "c"]  # insertion order among equals
+
+
 def test_a_string_of_dependencies_is_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match="collection of task ids"):
         build_graph(["a", "b"], {"b": "a"})

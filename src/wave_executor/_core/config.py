@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 from wave_executor._core.retry import RetryPolicy
 
@@ -88,8 +89,14 @@ class WaveConfig:
         """The policy in force: ``retry_policy`` or one built from the 0.3.0 fields."""
         if self.retry_policy is not None:
             return self.retry_policy
-        return RetryPolicy(max_retries=self.max_retries, backoff_factor=self.retry_backoff_factor)
+        return _legacy_policy(self.max_retries, self.retry_backoff_factor)
 
     @property
     def has_total_timeout(self) -> bool:
         return not math.isinf(self.total_execution_timeout)
+
+
+@lru_cache(maxsize=64)
+def _legacy_policy(max_retries: int, backoff_factor: float) -> RetryPolicy:
+    """Policies are immutable, so runs with the same 0.3.0 fields share one."""
+    return RetryPolicy(max_retries=max_retries, backoff_factor=backoff_factor)

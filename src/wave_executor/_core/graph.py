@@ -105,6 +105,16 @@ def _resolve(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]
     return edges
 
 
+def _without_edges(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]) -> bool:
+    """True if no task has a dependency (keys are still checked)."""
+    for task_id, deps in dependencies.items():
+        if task_id not in index:
+            raise UnknownDependencyError(task_id, task_id, role="key")
+        if deps:
+            return False
+    return True
+
+
 def _compile_successors(n: int, edges: _Edges) -> tuple[array[int], array[int], array[int]]:
     """CSR successor lists (offsets, successors) and out-degrees."""
     counts = [0] * n
@@ -255,6 +265,9 @@ def build_graph(
     n = len(ids)
     if len(index) != n:
         raise ValueError("task ids must be unique")
+    if costs is None and _without_edges(dependencies or {}, index):
+        # Common for small runs (a wave, a single-task node): nothing to compile.
+        return Graph(ids, index, _zeros("q", n + 1), array("q"), _zeros("q", n), _zeros("q", n))
     edges = _resolve(dependencies or {}, index)
     offsets, successors, outdeg = _compile_successors(n, edges)
     cost_by_index = _resolve_costs(costs, index)
