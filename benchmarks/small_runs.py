@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     names = {"ours": "ours µs", "floor": "floor µs", "seed": "0.3.0 µs"}
     header = f"{'shape':>16}" + "".join(f" {names[i]:>9}" for i in impls)
     if "ours" in impls:
-        header += "".join(f" {i + '/ours':>11}" for i in impls if i != "ours")
+        header += "".join(f" {names[i].split()[0] + '/ours':>11}" for i in impls if i != "ours")
     print(header)
     report: dict[str, Any] = {"benchmark": "small_runs", "runs": args.runs, "cells": {}}
     for shape in SHAPES:

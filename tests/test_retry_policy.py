@@ -135,6 +135,34 @@ def test_per_task_timeouts_override_the_default() -> None:
             run_virtual(invalid())
 
 
+def test_a_seeded_per_task_policy_is_reproducible_whatever_else_runs() -> None:
+    """Each seeded policy draws from its own generator: other tasks' retries do not shift it."""
+    seeded = RetryPolicy(max_retries=3, base_delay=1.0, jitter=1.0, seed=11)
+    noisy = RetryPolicy(max_retries=3, base_delay=1.0, jitter=1.0)
+
+    def starts_of_b(with_a: bool) -> list[float]:
+        starts: list[float] = []
+
+        async def body(task_id: str, spec: Any) -> None:
+            if task_id == "b":
+                starts.append(asyncio.get_running_loop().time())
+            raise Transient(task_id)
+
+        async def main() -> Any:
+            tasks = {"a": 1, "b": 2} if with_a else {"b": 2}
+            policies = {"b": seeded, **({"a": noisy} if with_a else {})}
+            cfg = WaveConfig(circuit_breaker_enabled=False)
+            return await DAGExecutor(cfg).execute(tasks, {}, body, retry_policies=policies)
+
+        run_virtual(main())
+        return starts
+
+    alone = starts_of_b(with_a=False)
+    assert len(alone) == 4
+    assert starts_of_b(with_a=True) == alone
+    assert starts_of_b(with_a=True) == alone
+
+
 def test_escalation_keeps_every_attempt() -> None:
     policy = RetryPolicy(max_retries=2, base_delay=0.5)
     tr, _ = attempts_of(policy, [Transient("one"), ValueError("two"), Transient("three")])

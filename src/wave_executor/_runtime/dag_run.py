@@ -29,6 +29,7 @@ from wave_executor._core.plan import Plan
 from wave_executor._core.ready import GroupedReady
 from wave_executor._core.records import DAGExecutionResult, EscalationReport
 from wave_executor._core.result_table import TaskResultTable
+from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
 from wave_executor._runtime.circuits import CircuitGate
@@ -106,7 +107,8 @@ class DagRun:
         self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, mono0, wall0)
         if recorder is not None:
             recorder.set_clock(mono0, wall0)
-        self._rng: random.Random | None = None  # made on the first retry: seeding costs 15 µs
+        # One generator per seeded policy, made on its first retry (seeding costs 15 µs).
+        self._rngs: dict[int, random.Random] = {}
 
     # -- the run -------------------------------------------------------------
 
@@ -387,7 +389,9 @@ class DagRun:
             self._circuits.failure(breaker, now)
         attempt = len(retrying.failures) + 1
         policy = self._settings.retry_for(i)
-        delay = policy.delay(attempt, self._jitter()) if attempt <= policy.max_retries else 0.0
+        delay = (
+            policy.delay(attempt, self._jitter(policy)) if attempt <= policy.max_retries else 0.0
+        )
         retry = (
             retryable
             and not circuit_open
@@ -407,10 +411,15 @@ class DagRun:
         else:
             self._give_up(i, task_id, retrying, breaker, timed_out, now)
 
-    def _jitter(self) -> float:
-        if self._rng is None:
-            self._rng = random.Random(self._settings.retry.seed)
-        return self._rng.random()
+    def _jitter(self, policy: RetryPolicy) -> float:
+        """A draw from ``policy``'s own generator, so a seeded per-task policy is
+        reproducible whatever the run's other policies do."""
+        if not policy.jitter:
+            return 0.0  # unused by the delay: spare the generator
+        rng = self._rngs.get(id(policy))
+        if rng is None:
+            rng = self._rngs[id(policy)] = random.Random(policy.seed)
+        return rng.random()
 
     def _schedule_retry(self, i: int, task_id: Any, attempt: int, error: str, delay: float) -> None:
         self._plan.back_off(i)
