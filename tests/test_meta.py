@@ -521,6 +521,51 @@ async def test_event_order_and_payloads() -> None:
     assert events.of("META_EXECUTION_COMPLETED")[0]["skipped_nodes"] == 1
 
 
+def test_task_events_pass_on_the_events_of_tasks_inside_nodes() -> None:
+    async def work(task_id: Any, spec: Any) -> Any:
+        await asyncio.sleep(1)
+        return task_id
+
+    def build(task_events: bool) -> MetaDAG:
+        two = dag("two", {"x": {}, "y": {}}, work, task_dependencies={"y": ["x"]})
+        rec = MetaDAGNodeSpec("rec", {"svc": {}}, work, node_type="reconciler")
+        meta = MetaDAG(task_events=task_events).add_node(dag("one", body=work))
+        return meta.add_node(two, ["one"]).add_node(rec, ["two"])
+
+    def events_of(meta: MetaDAG) -> list[tuple[str, Any, Any]]:
+        seen: list[tuple[str, Any, Any]] = []
+        meta.on_event(lambda kind, e: seen.append((kind, e["task_id"], e.get("node_id"))))
+        result, _ = run_virtual(meta.execute())
+        assert result.succeeded
+        return seen
+
+    quiet = events_of(build(task_events=False))
+    assert all(not kind.startswith("TASK_") for kind, _, _ in quiet)  # 0.3.0's events only
+
+    loud = events_of(build(task_events=True))
+    assert [e for e in loud if not e[0].startswith("TASK_")] == quiet
+    assert loud[1:4] == [
+        ("NODE_STARTED", "one", None),
+        ("TASK_STARTED", "t", "one"),
+        ("TASK_COMPLETED", "t", "one"),
+    ]
+    two = [(kind, task) for kind, task, node in loud if node == "two"]
+    assert two == [
+        ("TASK_STARTED", "x"),
+        ("TASK_COMPLETED", "x"),
+        ("TASK_STARTED", "y"),
+        ("TASK_COMPLETED", "y"),
+    ]
+    rec = {kind for kind, _, node in loud if node == "rec"}
+    assert {"TASK_STARTED", "TASK_COMPLETED"} <= rec
+    closing = loud.index(("NODE_COMPLETED", "two", None))
+    assert loud.index(("TASK_COMPLETED", "y", "two")) < closing
+
+    silent = build(task_events=True)
+    silent.config = WaveConfig(emit_events=False)
+    assert events_of(silent) == []
+
+
 async def test_emit_events_false_silences_callbacks() -> None:
     events = Recorder()
     meta = MetaDAG(config=WaveConfig(emit_events=False)).add_node(dag("a"))

@@ -50,9 +50,18 @@ class MetaDAG:
     ``_upstream_outputs = {upstream_node_id: {task_id: output}}``.
     """
 
-    def __init__(self, config: WaveConfig | None = None, inject_dep_outputs: bool = True) -> None:
+    def __init__(
+        self,
+        config: WaveConfig | None = None,
+        inject_dep_outputs: bool = True,
+        *,
+        task_events: bool = False,
+    ) -> None:
         self.config = config if config is not None else WaveConfig()
         self.inject_dep_outputs = inject_dep_outputs
+        #: Also pass on the events of the tasks inside "dag" and "reconciler"
+        #: nodes (each tagged with ``node_id``).
+        self.task_events = task_events
         self._nodes: dict[Hashable, MetaDAGNodeSpec] = {}
         self._deps: dict[Hashable, list[Hashable]] = {}
         self._hub = EventHub()
@@ -102,7 +111,10 @@ class MetaDAG:
         Events: META_EXECUTION_STARTED (total_nodes), NODE_STARTED
         (node_type), NODE_COMPLETED (status, duration_ms), NODE_SKIPPED
         (failed_deps), META_EXECUTION_COMPLETED (counts, duration_ms);
-        ``task_id`` holds the node id.
+        ``task_id`` holds the node id. With ``MetaDAG(task_events=True)``,
+        also the ``TASK_*`` events of the tasks inside "dag" and
+        "reconciler" nodes, with ``task_id`` the task's id and ``node_id``
+        its node's.
         """
         return self._hub.subscribe(callback)
 
@@ -139,4 +151,5 @@ class MetaDAG:
             upstream_outputs,
             store,
             run_id,
+            self.task_events,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from wave_executor._runtime.direct_nodes import (
 )
 from wave_executor._runtime.events import EventHub, RunEvents
 from wave_executor._runtime.executor import DAGExecutor
+from wave_executor._runtime.node_events import NodeEvents
 from wave_executor._runtime.node_runners import DagNodeRunner, NodeRunner, inject_upstream
 
 __all__ = ["compose"]
@@ -99,6 +101,7 @@ async def compose(
     external_upstream: Mapping[Any, Any] | None = None,
     store: RunStore | None = None,
     run_id: str | None = None,
+    task_events: bool = False,
 ) -> MetaDAGResult:
     """Run the nodes as one DAGExecutor run; see the module docstring."""
     for node_id, spec in nodes.items():
@@ -117,6 +120,10 @@ async def compose(
     if store is None and type(runners.get("dag")) is DagNodeRunner:
         direct = direct_nodes(nodes, config)
 
+    translate = None
+    if events.active:
+        translate = NodeEvents(events, direct, outcomes, starts, clock, task_events)
+
     async def body(node_id: Hashable, wrapped: Any) -> Any:
         node = direct.get(node_id)
         if node is not None:  # a plain task of this run: retried and timed by it
@@ -125,10 +132,8 @@ async def compose(
                 upstream = (
                     {**external, **wrapped["_dep_outputs"]} if external else wrapped["_dep_outputs"]
                 )
-            if node_id not in starts:
+            if node_id not in starts:  # (NODE_STARTED came with the node run's TASK_STARTED)
                 starts[node_id] = clock()
-                if events.active:
-                    events.emit("NODE_STARTED", node_id, node_type="dag")
             task_id = node.task_id
             return {task_id: await node.body(task_id, direct_spec(node, upstream))}
         spec = nodes[node_id]
@@ -145,8 +150,15 @@ async def compose(
             events.emit("NODE_STARTED", node_id, node_type=spec.node_type)
         outcome: NodeOutcome | None = None
         error: str | None = None
+        runner = runners[spec.node_type]
         try:
-            outcome = await runners[spec.node_type].run(run_spec, upstream)
+            if translate is not None and translate.task_events and _takes_events(runner):
+                run_with_events: Any = runner.run  # not part of the NodeRunner protocol
+                outcome = await run_with_events(
+                    run_spec, upstream, events=translate.forwarder(node_id)
+                )
+            else:
+                outcome = await runner.run(run_spec, upstream)
         except Exception as exc:  # the runner itself broke: the node failed
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = (clock() - start) * 1000.0
@@ -172,29 +184,12 @@ async def compose(
             raise _NodeFailed(outcome.error or outcome.status)
         return outcome.task_outputs
 
-    def translate(event_type: str, event: dict[str, Any]) -> None:
-        """Node events from the node run's task events (only made when someone listens)."""
-        node_id = event["task_id"]
-        if event_type == "TASK_SKIPPED":
-            events.emit("NODE_SKIPPED", node_id, failed_deps=event["failed_deps"])
-        elif event_type == "TASK_COMPLETED" and node_id in direct:
-            events.emit(
-                "NODE_COMPLETED", node_id, status="success", duration_ms=event["duration_ms"]
-            )
-        elif event_type == "TASK_FAILED" and node_id not in outcomes:
-            # A direct node's last attempt failed, or the total timeout cut a node off.
-            began = starts.get(node_id)
-            duration_ms = 0.0 if began is None else (clock() - began) * 1000.0
-            cut_off = "started" in event or node_id not in direct
-            status = event.get("status", "failed") if cut_off else "failed"
-            events.emit("NODE_COMPLETED", node_id, status=status, duration_ms=duration_ms)
-
     started_at = datetime.now(UTC)
     start = clock()
     events.emit("META_EXECUTION_STARTED", None, total_nodes=len(nodes))
     retry, timeout, retry_overrides, timeout_overrides = run_defaults(nodes, direct)
     executor = DAGExecutor(_outer_config(config, retry, timeout))
-    if events.active:
+    if translate is not None:
         executor.on_event(translate)
     groups = _binding_groups(nodes, config)
     try:
@@ -283,3 +278,12 @@ def _from_node_run(
         node_type=spec.node_type,
         task_dependencies=spec.task_dependencies,
     )
+
+
+def _takes_events(runner: NodeRunner) -> bool:
+    """Built-in runners pass their tasks' events on when given ``events=``."""
+    try:
+        params = inspect.signature(runner.run).parameters
+    except (TypeError, ValueError):
+        return False
+    return "events" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -33,6 +33,7 @@ from wave_executor._runtime.node_runners import describe_unsuccessful
 __all__ = [
     "DirectNode",
     "NodeSettings",
+    "direct_escalation",
     "direct_nodes",
     "direct_outcome",
     "direct_spec",
@@ -158,6 +159,12 @@ def direct_spec(node: DirectNode, upstream: Mapping[Any, Any] | None) -> Any:
     return spec
 
 
+def direct_escalation(node: DirectNode, escalation: Mapping[str, Any]) -> dict[str, Any]:
+    """The node run's escalation report as the node's own run would give it."""
+    circuit = "closed" if node.settings.config.circuit_breaker_enabled else "disabled"
+    return {**escalation, "task_id": node.task_id, "circuit_state": circuit}
+
+
 def direct_outcome(
     node: DirectNode, outer: TaskResult, execution_id: str
 ) -> tuple[str, dict[Any, Any], DAGExecutionResult, str | None]:
@@ -172,10 +179,7 @@ def direct_outcome(
         outputs = {node.task_id: output}
         error = None
     else:
-        escalation = dict(outer.output["escalation"])
-        escalation["task_id"] = node.task_id
-        escalation["circuit_state"] = "closed" if cfg.circuit_breaker_enabled else "disabled"
-        output = {"escalation": escalation}
+        output = {"escalation": direct_escalation(node, outer.output["escalation"])}
         outputs = {}
         error = outer.error
     task = TaskResult(

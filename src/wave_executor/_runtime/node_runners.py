@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 from wave_executor._core.meta_records import MetaDAGNodeSpec, NodeOutcome, TaskSummaries
 from wave_executor._core.records import TaskResult
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
+from wave_executor._runtime.events import EventCallback
 from wave_executor._runtime.executor import DAGExecutor
 from wave_executor._runtime.reconciler import WaveReconciler
 
@@ -54,11 +55,22 @@ def inject_upstream(tasks: Mapping[Any, Any], upstream: Mapping[Any, Any]) -> di
 
 
 class DagNodeRunner:
-    """``node_type="dag"``: one DAGExecutor run of the node's tasks."""
+    """``node_type="dag"``: one DAGExecutor run of the node's tasks.
 
-    async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome:
+    ``events``, when given, receives the run's events (the MetaDAG passes its
+    tasks' events on with ``task_events=True``).
+    """
+
+    async def run(
+        self,
+        spec: MetaDAGNodeSpec,
+        upstream_outputs: dict[Any, Any],
+        events: EventCallback | None = None,
+    ) -> NodeOutcome:
         assert spec.task_executor is not None
         executor = DAGExecutor(spec.config)
+        if events is not None:
+            executor.on_event(events)
         result = await executor.execute(
             spec.tasks,
             spec.task_dependencies,
@@ -94,7 +106,12 @@ class ReconcilerNodeRunner:
     passes first. The reconciler is always stopped before this returns.
     """
 
-    async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome:
+    async def run(
+        self,
+        spec: MetaDAGNodeSpec,
+        upstream_outputs: dict[Any, Any],
+        events: EventCallback | None = None,
+    ) -> NodeOutcome:
         assert spec.task_executor is not None
         reconciler = WaveReconciler(
             spec.task_executor,
@@ -107,6 +124,8 @@ class ReconcilerNodeRunner:
         )
         changed = asyncio.Event()
         reconciler.on_event(lambda _type, _event: changed.set())
+        if events is not None:
+            reconciler.on_event(events)
         complete: asyncio.Task[bool] | None = None
         try:
             await reconciler.start()
