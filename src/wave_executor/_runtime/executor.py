@@ -15,7 +15,7 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.dag_run import DagRun
-from wave_executor._runtime.events import EventCallback, EventHub
+from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_pools, run_settings
@@ -23,7 +23,7 @@ from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_pool
 __all__ = ["DAGExecutor"]
 
 
-class DAGExecutor:
+class DAGExecutor(ExecutorBase):
     """Runs a dependency graph of async tasks, each as soon as its own dependencies succeed.
 
     One executor may run many graphs, one after another or at the same time;
@@ -37,25 +37,8 @@ class DAGExecutor:
         *,
         circuit_breakers: CircuitBreakerRegistry | None = None,
     ) -> None:
-        self.config = config if config is not None else WaveConfig()
-        self._hub = EventHub()
-        self._breakers = (
-            circuit_breakers if circuit_breakers is not None else CircuitBreakerRegistry()
-        )
+        super().__init__(config, circuit_breakers=circuit_breakers)
         self._last_run_breakers = CircuitBreakerRegistry()
-
-    @property
-    def circuit_breakers(self) -> CircuitBreakerRegistry:
-        """The executor's keyed breakers (pass it to another executor to share them)."""
-        return self._breakers
-
-    def on_event(self, callback: EventCallback) -> EventCallback:
-        """Register ``callback(event_type, event)`` (sync or async); returns it, so it
-        can be used as a decorator."""
-        return self._hub.subscribe(callback)
-
-    def remove_event_callback(self, callback: EventCallback) -> None:
-        self._hub.unsubscribe(callback)
 
     def circuit_breaker_states(self) -> dict[Hashable, dict[str, Any]]:
         """States of the breakers that exist: keyed ones and the last run's per-task ones."""
@@ -65,7 +48,7 @@ class DAGExecutor:
 
     def reset_circuit_breakers(self) -> None:
         """Forget every breaker (all circuits closed)."""
-        self._breakers.reset()
+        super().reset_circuit_breakers()
         self._last_run_breakers = CircuitBreakerRegistry()
 
     async def execute(

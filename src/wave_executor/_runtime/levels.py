@@ -12,17 +12,16 @@ baseline the README compares ``DAGExecutor`` with.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.waves import ExecutionContext
-from wave_executor._runtime.events import EventCallback, EventHub
 from wave_executor._runtime.executor import DAGExecutor
+from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
@@ -32,7 +31,7 @@ __all__ = ["LevelExecutor"]
 TaskBody = Callable[[Any, Any], Awaitable[Any]]
 
 
-class LevelExecutor:
+class LevelExecutor(ExecutorBase):
     """Runs a dependency graph level by level: wave ``k`` (the tasks of depth
     ``k``) starts only after every task of wave ``k - 1`` has ended.
 
@@ -41,38 +40,6 @@ class LevelExecutor:
     barriers. Event callbacks and keyed circuit breakers belong to the
     executor and are shared by its runs.
     """
-
-    def __init__(
-        self,
-        config: WaveConfig | None = None,
-        *,
-        circuit_breakers: CircuitBreakerRegistry | None = None,
-    ) -> None:
-        self.config = config if config is not None else WaveConfig()
-        self._hub = EventHub()
-        self._breakers = (
-            circuit_breakers if circuit_breakers is not None else CircuitBreakerRegistry()
-        )
-
-    @property
-    def circuit_breakers(self) -> CircuitBreakerRegistry:
-        """The keyed breakers every wave uses (pass it to another executor to share)."""
-        return self._breakers
-
-    def circuit_breaker_states(self) -> dict[Hashable, dict[str, Any]]:
-        return self._breakers.states()
-
-    def reset_circuit_breakers(self) -> None:
-        """Forget every keyed breaker (all circuits closed)."""
-        self._breakers.reset()
-
-    def on_event(self, callback: EventCallback) -> EventCallback:
-        """Register ``callback(event_type, event)`` (sync or async); returns it, so it
-        can be used as a decorator."""
-        return self._hub.subscribe(callback)
-
-    def remove_event_callback(self, callback: EventCallback) -> None:
-        self._hub.unsubscribe(callback)
 
     async def execute(
         self,
