@@ -7,6 +7,7 @@ store holds (run_id -> execution_id), which the writer renews.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -23,11 +24,16 @@ __all__ = [
     "delete_run",
     "delete_runs",
     "end_run",
+    "reclaim",
     "release_all",
     "save_checkpoint",
+    "vacuum",
 ]
 
 log = logging.getLogger("wave_executor.store")
+
+#: ``PRAGMA auto_vacuum`` values: 0 none, 1 full, 2 incremental.
+_INCREMENTAL = 2
 
 _COMPACT = (
     "DELETE FROM outcomes WHERE run = (SELECT id FROM runs WHERE run_id = ?) AND id NOT IN "
@@ -149,7 +155,10 @@ def delete_run(conn: sqlite3.Connection, run_id: str) -> bool:
         holder = read_holder(conn, run_id)
         if holder is not None and holder_alive(holder, time.time()):
             raise RunLockedError(run_id, holder, action="delete")
-        return conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
+        deleted = conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount > 0
+    if deleted:
+        reclaim(conn)
+    return deleted
 
 
 def delete_runs(conn: sqlite3.Connection, cutoff: float, include_unfinished: bool) -> int:
@@ -167,7 +176,51 @@ def delete_runs(conn: sqlite3.Connection, cutoff: float, include_unfinished: boo
             if holder is None or not holder_alive(holder, now):
                 doomed.append((run_id,))
         conn.executemany("DELETE FROM runs WHERE run_id = ?", doomed)
+    if doomed:
+        reclaim(conn)
     return len(doomed)
+
+
+def reclaim(conn: sqlite3.Connection) -> None:
+    """Give the pages a delete freed back to the filesystem, if the file allows it.
+
+    Only a file with ``auto_vacuum = INCREMENTAL`` can (see ``vacuum`` for
+    older ones). In WAL mode the file shrinks when the WAL is checkpointed,
+    so a passive checkpoint follows (it never waits for readers). Best
+    effort: the delete is already committed, and pages left free are
+    reused by later writes anyway.
+    """
+    try:
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            return
+        # executescript steps the pragma to the end; execute() would free one page.
+        conn.executescript("PRAGMA incremental_vacuum;")
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        log.warning("could not give freed space back to the filesystem: %s", exc)
+
+
+def vacuum(conn: sqlite3.Connection, path: str) -> int:
+    """``VACUUM``, then truncate the WAL; return the bytes the files shrank by.
+
+    Setting ``auto_vacuum`` first makes the rewrite also convert a file that
+    was created without incremental auto-vacuum (the only way to change it).
+    """
+    before = _size_on_disk(path)
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("VACUUM")
+    busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    if busy:
+        log.info("%s: readers kept the WAL from being truncated after VACUUM", path)
+    return max(0, before - _size_on_disk(path))
+
+
+def _size_on_disk(path: str) -> int:
+    total = 0
+    for name in (path, path + "-wal"):
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(name)
+    return total
 
 
 def save_checkpoint(

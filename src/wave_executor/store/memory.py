@@ -280,6 +280,11 @@ class MemoryStore:
             del self._runs[run_id]
         return len(doomed)
 
+    async def vacuum(self) -> int:
+        """``SQLiteStore.vacuum``'s twin: deleted runs are already gone from memory."""
+        self._check_open()
+        return 0
+
     # -- reconciler checkpoints ---------------------------------------------------
 
     async def save_reconciler_state(

@@ -13,6 +13,14 @@ all and an older one runs the ones it lacks, each in one transaction.
 ``PRAGMA application_id`` marks the file as ours: a SQLite file with
 another id, or with tables but no id, belongs to someone else and is
 refused without being modified.
+
+A new file gets ``auto_vacuum = INCREMENTAL`` before anything is created
+in it (the only moment it can be set without rewriting the file), so that
+deleting runs can give space back. It is a property of the file, not of
+the schema: files created before keep ``NONE`` at the same schema version,
+and ``SQLiteStore.vacuum()`` converts them (a migration cannot: ``VACUUM``
+does not run inside a transaction, and rewriting a big file on open would
+be a nasty surprise).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ __all__ = [
 APPLICATION_ID = 0x57415645
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 _V1 = """
 CREATE TABLE store_meta (
@@ -265,10 +274,15 @@ def open_database(
     try:
         app_id, _, objects = _state(conn)
         _refuse_foreign(where, app_id, objects)
+        if objects == 0:  # before the WAL switch, which writes the file's first page
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{where}: SQLite refused WAL mode (journal_mode is {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # A checkpoint that empties the WAL also cuts the file back to this size, so
+        # one big transaction (a VACUUM, a huge batch) does not leave a huge WAL behind.
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
         migrate(conn, where, MIGRATIONS if migrations is None else migrations)
         _check_serializer(conn, where, serializer)
     except sqlite3.DatabaseError as exc:

@@ -9,8 +9,15 @@ survives the process being killed (it is in the WAL file, which the OS
 keeps); only a power cut or an OS crash can lose the last few commits,
 never corrupt the file. For resuming runs that is enough: an outcome that
 was lost only means its task runs again. What a crash of the *process*
-loses is what was buffered but not yet committed: at most
-``flush_interval`` seconds (or ``batch_size`` records) of outcomes.
+loses is what was buffered but not yet committed: about ``flush_interval``
+seconds of records while the disk keeps up, and never more than
+``max_pending`` records (``max_pending_bytes`` of outputs): when the buffer
+is full, ``record_*`` wait for the writer (back-pressure) instead of letting
+memory and the loss on a crash grow without limit.
+
+Space: new files use ``auto_vacuum = INCREMENTAL``, so deleting runs gives
+the freed pages back to the filesystem at once; ``vacuum()`` rewrites the
+file (and converts a file made before that to incremental).
 """
 
 from __future__ import annotations
@@ -49,6 +56,14 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
+#: Records (attempts and outcomes) that may wait to be committed. Five default
+#: batches: a writer that keeps up never comes near it (so no recorder waits),
+#: and it caps the buffer at a few MB and what a crash loses at ~10k records.
+DEFAULT_MAX_PENDING = 10_000
+#: Serialized output bytes that may wait to be committed: the bound that
+#: matters when outputs are large.
+DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
+
 
 class SQLiteStore:
     """A ``RunStore`` in a SQLite database file, safe to share between processes.
@@ -57,7 +72,10 @@ class SQLiteStore:
     ``PickleSerializer`` before choosing pickle). ``busy_timeout`` is how
     long a write waits for another process's transaction. Records are
     committed ``batch_size`` at a time, or every ``flush_interval`` seconds,
-    whichever comes first. An execution's hold on its run expires
+    whichever comes first. At most ``max_pending`` records, and
+    ``max_pending_bytes`` of serialized outputs, wait to be committed: a
+    ``record_*`` call that finds the buffer full blocks until the writer has
+    committed a batch (back-pressure; see docs/store.md). An execution's hold on its run expires
     ``lease_seconds`` after the last renewal (renewed every third of it
     while the process lives; freed at once on this host if its process died).
 
@@ -66,6 +84,9 @@ class SQLiteStore:
     tied to an event loop: any loop (or several ``asyncio.run`` calls) may
     use it. Open one store per process; do not share one across ``fork``.
     """
+
+    #: The writer thread's class: a seam for tests (a slowed writer), not an option.
+    _writer_class: type[Writer] = Writer
 
     def __init__(
         self,
@@ -76,9 +97,16 @@ class SQLiteStore:
         batch_size: int = 2000,
         flush_interval: float = 0.05,
         lease_seconds: float = 30.0,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if max_pending < 1 or max_pending_bytes < 1:
+            raise ValueError(
+                f"max_pending and max_pending_bytes must be at least 1, "
+                f"not {max_pending} and {max_pending_bytes}"
+            )
         if flush_interval <= 0 or lease_seconds <= 0 or busy_timeout < 0:
             raise ValueError("flush_interval and lease_seconds must be > 0, busy_timeout >= 0")
         self.path = os.fspath(path)
@@ -102,12 +130,14 @@ class SQLiteStore:
         # runs that had outcomes when begun: their end compacts replaced outcomes
         self._resumed: set[str] = set()
         self._closed = False
-        self._writer = Writer(
+        self._writer = self._writer_class(
             conn,
             self.path,
             batch_size=batch_size,
             flush_interval=flush_interval,
             lease_seconds=lease_seconds,
+            max_pending=max_pending,
+            max_pending_bytes=max_pending_bytes,
         )
         atexit.register(self._close_at_exit)
 
@@ -204,13 +234,17 @@ class SQLiteStore:
         if ids is None or self._writer.failure is not None:
             raise self._not_active(run_id)
         key = rec.task_key if type(rec.task_key) is str else as_key(rec.task_key)
-        rows = self._writer.attempts
+        writer = self._writer
+        rows = writer.attempts
+        if writer.rows_in - writer.rows_out >= writer.max_pending:
+            self._wait_for_room(0)
         rows.append(
             (ids[0], key, ids[1], rec.attempt, str(rec.status), rec.error,
              rec.started_at, rec.ended_at)
         )  # fmt: skip
-        if len(rows) >= self._writer.batch_size:
-            self._writer.poke()
+        writer.rows_in += 1
+        if len(rows) >= writer.batch_size:
+            writer.poke()
 
     def record_outcome(self, run_id: str, rec: TaskRecord) -> None:
         ids = self._active.get(run_id)
@@ -219,17 +253,41 @@ class SQLiteStore:
         key = rec.task_key if type(rec.task_key) is str else as_key(rec.task_key)
         try:
             data = self.serializer.dumps(rec.output)
+            size = len(data)
         except Exception as exc:
             raise OutputSerializationError(
                 run_id, key, rec.output, self.serializer.name, str(exc)
             ) from exc
-        rows = self._writer.outcomes
+        writer = self._writer
+        rows = writer.outcomes
+        if (
+            writer.rows_in - writer.rows_out >= writer.max_pending
+            or writer.bytes_in - writer.bytes_out + size > writer.max_pending_bytes
+        ):
+            self._wait_for_room(size)
         rows.append(
             (ids[0], key, str(rec.status), rec.fingerprint, data, rec.error,
              rec.started_at, rec.ended_at, rec.retries, ids[1])
         )  # fmt: skip
-        if len(rows) >= self._writer.batch_size:
-            self._writer.poke()
+        writer.rows_in += 1
+        writer.bytes_in += size
+        if len(rows) >= writer.batch_size:
+            writer.poke()
+
+    def _wait_for_room(self, size: int) -> None:
+        """The buffer is full: wait (blocking this thread) for the writer to commit.
+
+        This is the back-pressure: the event loop stalls for as long as one
+        batch takes to commit, which the writer does without the loop.
+        """
+        self._writer.wait_for_room(size)
+        if self._writer.failure is not None:
+            raise self._writer.broken()
+
+    @property
+    def pending(self) -> int:
+        """Records recorded but not yet committed (at most ``max_pending``)."""
+        return self._writer.pending
 
     async def flush(self) -> None:
         await self._write(None)
@@ -272,6 +330,8 @@ class SQLiteStore:
         return await self._read(lambda conn: queries.task_attempts(conn, run_id, task_key))
 
     async def delete_run(self, run_id: str) -> bool:
+        """Delete a run and everything of it; the freed pages go back to the filesystem
+        (in files with incremental auto-vacuum: every file this version creates)."""
         result: bool = await self._write(lambda conn: commands.delete_run(conn, run_id))
         return result
 
@@ -282,6 +342,17 @@ class SQLiteStore:
         result: int = await self._write(
             lambda conn: commands.delete_runs(conn, cutoff, include_unfinished)
         )
+        return result
+
+    async def vacuum(self) -> int:
+        """Rewrite the file without free space; return the bytes given back.
+
+        Also turns on incremental auto-vacuum in a file created before it was
+        the default, so that later deletes give space back by themselves.
+        Holds the write lock (of every process) while it copies the database:
+        run it between runs. See docs/store.md, "Reclaiming space".
+        """
+        result: int = await self._write(lambda conn: commands.vacuum(conn, self.path))
         return result
 
     # -- reconciler checkpoints ---------------------------------------------------

@@ -13,6 +13,14 @@ store awaits with ``asyncio.wrap_future``. Before a command runs, every row
 already buffered is committed, so a flush (a command that does nothing)
 returns once everything recorded before it is on disk, and nothing a
 command does can overtake rows recorded earlier.
+
+Back-pressure: the rows recorded but not yet committed (buffered, or in
+the batch being committed) are bounded by ``max_pending`` rows and
+``max_pending_bytes`` of serialized outputs. A recorder that finds the
+buffer full blocks in ``wait_for_room`` until the thread has committed a
+batch, so a run cannot outpace the disk by more than the bound, in memory
+or in what a crash loses. The thread never waits for a recorder (it only takes
+rows and notifies), so a blocked recorder cannot deadlock it.
 """
 
 from __future__ import annotations
@@ -119,6 +127,8 @@ class Writer:
         batch_size: int,
         flush_interval: float,
         lease_seconds: float,
+        max_pending: int,
+        max_pending_bytes: int,
     ) -> None:
         self.outcomes: deque[tuple[Any, ...]] = deque()
         self.attempts: deque[tuple[Any, ...]] = deque()
@@ -127,6 +137,17 @@ class Writer:
         #: Set once a batch could not be committed; the store is broken from then on.
         self.failure: StoreWriteError | None = None
         self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
+        #: Rows (and output bytes) ever buffered, counted by the recorder, and ever
+        #: committed or dropped, counted by the thread: each counter has one writer,
+        #: so none needs a lock, and their difference is exact (a deque's length is
+        #: not: rows leave it before their batch is committed).
+        self.rows_in = 0
+        self.rows_out = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._room = threading.Condition()
         self._conn = conn
         self._path = path
         self._lease_seconds = lease_seconds
@@ -147,6 +168,38 @@ class Writer:
     def poke(self) -> None:
         """Commit now rather than at the next tick (a full batch is waiting)."""
         self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Rows recorded and not yet committed or dropped."""
+        return self.rows_in - self.rows_out
+
+    def full(self, size: int) -> bool:
+        """Whether one more row with ``size`` output bytes would overflow the bound.
+
+        An empty buffer always has room, so an output larger than
+        ``max_pending_bytes`` is still recorded (alone) instead of waiting forever.
+        """
+        pending = self.rows_in - self.rows_out
+        return pending > 0 and (
+            pending >= self.max_pending
+            or self.bytes_in - self.bytes_out + size > self.max_pending_bytes
+        )
+
+    def wait_for_room(self, size: int) -> None:
+        """Block the recording thread until a row of ``size`` bytes fits (back-pressure).
+
+        Every committed batch notifies; the timeout is only a safety net that
+        also re-wakes the thread. Returns at once when the thread is gone or
+        the store broken (the caller then raises), so it can never hang.
+        """
+        self.poke()
+        with self._room:
+            while self.full(size):
+                if self.failure is not None or self._stopped is not None or not self.alive:
+                    return
+                if not self._room.wait(0.1):
+                    self.poke()
 
     def broken(self) -> StoreWriteError:
         """A fresh error saying why the store is broken (each raise gets its own)."""
@@ -193,6 +246,7 @@ class Writer:
             log.exception("the writer thread of %s died", self._path)
         finally:
             self._conn.close()
+            self._made_room()  # recorders waiting for room see that the thread is gone
             self._fail_pending(StoreWriteError(f"{self._path}: the store was closed"))
             if self._stopped is not None:
                 self._stopped.set_result(None)
@@ -232,10 +286,9 @@ class Writer:
             attempts = _take(self.attempts, min(left_a, self.batch_size))
             left_o -= len(outcomes)
             left_a -= len(attempts)
-            if self.failure is not None:
-                continue  # broken: drop rows rather than pile them up
             try:
-                self._with_retries(outcomes, attempts)
+                if self.failure is None:  # broken: drop rows rather than pile them up
+                    self._with_retries(outcomes, attempts)
             except sqlite3.Error as exc:
                 self.failure = StoreWriteError(
                     f"could not commit {len(outcomes)} outcomes and {len(attempts)} attempts "
@@ -244,6 +297,14 @@ class Writer:
                 )
                 self.failure.__cause__ = exc
                 log.error("%s", self.failure)
+            finally:
+                self.bytes_out += sum([len(row[4]) for row in outcomes])
+                self.rows_out += len(outcomes) + len(attempts)
+                self._made_room()
+
+    def _made_room(self) -> None:
+        with self._room:
+            self._room.notify_all()
 
     def _write(self, outcomes: list[tuple[Any, ...]], attempts: list[tuple[Any, ...]]) -> None:
         runs = {row[0] for row in outcomes}
