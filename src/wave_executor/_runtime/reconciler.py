@@ -12,7 +12,6 @@ See ``docs/reconciler.md`` for the restart rules and the differences from 0.3.0.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import math
 from collections import Counter
@@ -101,13 +100,33 @@ class WaveReconciler:
         """Start supervising (idempotent). The first start restores from the checkpoint store."""
         await self._sup.start()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (see below)
         """Start nothing more; cancel and await every run (they end "stopped").
 
         No asyncio task of the reconciler survives this call. A later
         ``start()`` resumes the tasks that were stopped here.
+
+        A run whose body swallows cancellation is cancelled again every
+        second and named in a WARNING (logger ``wave_executor``) once it is
+        5 s late. With ``timeout=None`` this waits for it as long as it
+        takes; otherwise, after ``timeout`` seconds, ``TimeoutError`` names
+        the tasks still running. They stay tracked and keep being cancelled,
+        and a later ``stop()`` waits for them again (and only then flushes).
+        A ``timeout`` argument, not ``asyncio.timeout()`` around the call: a
+        cancelled ``stop()`` could not say which tasks held it up.
         """
-        await self._sup.stop()
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+        await self._sup.stop(timeout)
+
+    async def __aenter__(self) -> WaveReconciler:
+        """``async with WaveReconciler(...) as r:`` starts it ..."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """... and stops it on the way out, waiting for every run as ``stop()`` does."""
+        await self.stop()
 
     @property
     def running(self) -> bool:
@@ -130,7 +149,10 @@ class WaveReconciler:
         New tasks start as soon as their dependencies allow; a task whose
         spec changed is cancelled and restarted with a fresh restart quota;
         unchanged tasks are not touched; removed tasks are cancelled, awaited
-        and end "stopped" before this returns. ``dependencies`` replaces the
+        and end "stopped" before this returns -- unless a run swallows
+        cancellation: this waits for it 5 s at most, then leaves it to the
+        reconciler (still "running", cancelled again every second, named in a
+        WARNING) so that one bad task never holds the caller. ``dependencies`` replaces the
         previous dependencies entirely and takes effect at once.
 
         ``policies``, ``max_restart_attempts``, ``restart_backoff_base`` and
@@ -144,9 +166,7 @@ class WaveReconciler:
         specs, deps = _desired_state(
             tasks, dependencies, policies, max_restart_attempts, restart_backoff_base, timeouts
         )
-        ending = self._sup.apply(specs, deps)
-        if ending:
-            await asyncio.wait(ending)
+        await self._sup.wait_ended(self._sup.apply(specs, deps))
         await self._sup.settle()
 
     # -- observation -----------------------------------------------------------

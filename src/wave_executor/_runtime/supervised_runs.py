@@ -7,11 +7,22 @@ reported from the task's done callback, so it is known even for a run
 cancelled before its first step; and because done callbacks run before
 anyone awaiting the task resumes, ``await asyncio.wait(runs)`` returns only
 after every exit has been recorded.
+
+A body may swallow a cancellation (``except CancelledError: pass``, or an
+``await`` in a ``finally``). The table never loses such a run: a run the
+reconciler cancelled is cancelled again every ``RECANCEL_EVERY_S`` until it
+ends (a body that swallows one cancellation usually yields to the next, as
+``asyncio.timeout`` relies on), and once it is ``CANCEL_GRACE_S`` late a
+WARNING names it. A run still alive ``RECANCEL_EVERY_S`` past its timeout
+swallowed the watchdog's cancellation: it is cancelled the same way and
+ends ``"timeout"`` however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -21,7 +32,16 @@ from typing import Any
 from wave_executor._core.reconcile import SupervisedStatus
 from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
 
-__all__ = ["Exit", "RunTable", "mark_ready"]
+__all__ = ["CANCEL_GRACE_S", "RECANCEL_EVERY_S", "TIMED_OUT", "Exit", "RunTable", "mark_ready"]
+
+#: Seconds (loop time) a cancelled run may take to end before a WARNING names it.
+CANCEL_GRACE_S = 5.0
+#: Period (loop time) at which a cancelled run that is still alive is cancelled again.
+RECANCEL_EVERY_S = 1.0
+#: The cancel reason of a run that outlived its timeout by ignoring the watchdog.
+TIMED_OUT = "timed_out"
+
+log = logging.getLogger("wave_executor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +60,18 @@ class _RunHandle:
     on_ready: Callable[[Hashable, int], None]
     task_id: Hashable
     run_id: int
+
+
+@dataclass(slots=True)
+class _Cancel:
+    """Why a run was cancelled, since when, and the timer that cancels it again."""
+
+    reason: str
+    upstream: Hashable | None
+    since: float
+    timer: asyncio.TimerHandle
+    warned: bool = False
+    timeout_error: str = ""  # for TIMED_OUT: the AttemptTimeout message
 
 
 _CURRENT_RUN: ContextVar[_RunHandle | None] = ContextVar("wave_executor_run", default=None)
@@ -74,7 +106,8 @@ class RunTable:
         self._on_ready = on_ready
         self._name = name
         self._runs: dict[Hashable, tuple[int, asyncio.Task[Any]]] = {}
-        self._cancelling: dict[int, tuple[str, Hashable | None]] = {}
+        self._cancelling: dict[int, _Cancel] = {}
+        self._overdue: dict[int, asyncio.TimerHandle] = {}  # timeouts past due, by run id
         self._seq = 0
 
     def __len__(self) -> int:
@@ -85,6 +118,10 @@ class RunTable:
 
     def tasks(self) -> set[asyncio.Task[Any]]:
         return {task for _, task in self._runs.values()}
+
+    def task_ids(self) -> list[Hashable]:
+        """The ids of the tasks that have a live run (cancelled or not)."""
+        return list(self._runs)
 
     def reserve(self) -> int:
         """A new run id, handed out before the run starts so that its record can say
@@ -106,6 +143,9 @@ class RunTable:
         task = loop.create_task(coro, name=f"{self._name}: {task_id}")
         self._runs[task_id] = (run_id, task)
         task.add_done_callback(partial(self._done, task_id, run_id))
+        if limit != math.inf:  # only fires if the body swallowed the watchdog's cancel
+            at = loop.time() + limit + RECANCEL_EVERY_S
+            self._overdue[run_id] = loop.call_at(at, self._time_out, task_id, run_id, limit)
 
     def cancel(
         self,
@@ -119,13 +159,43 @@ class RunTable:
         if entry is None:
             return None
         run_id, task = entry
-        if override or run_id not in self._cancelling:
-            self._cancelling[run_id] = (reason, upstream)
+        cancel = self._cancelling.get(run_id)
+        if cancel is None:
+            loop = task.get_loop()
+            timer = loop.call_later(RECANCEL_EVERY_S, self._recancel, task_id, run_id)
+            self._cancelling[run_id] = _Cancel(reason, upstream, loop.time(), timer)
+        elif override:
+            cancel.reason, cancel.upstream = reason, upstream
         task.cancel()
         return task
 
     def cancelling(self, run_id: int) -> bool:
         return run_id in self._cancelling
+
+    def _recancel(self, task_id: Hashable, run_id: int) -> None:
+        """The run swallowed its cancellation: cancel it again, and say so once it is late."""
+        entry = self._runs.get(task_id)
+        cancel = self._cancelling.get(run_id)
+        if entry is None or entry[0] != run_id or cancel is None:
+            return
+        task = entry[1]
+        loop = task.get_loop()
+        late = loop.time() - cancel.since
+        if not cancel.warned and late >= CANCEL_GRACE_S:
+            cancel.warned = True
+            log.warning(
+                "%s: task %r is still running %.3g s after it was cancelled (%s); "
+                "it swallows cancellation, cancelling it again every %.3g s",
+                self._name, task_id, late, cancel.reason, RECANCEL_EVERY_S,
+            )  # fmt: skip
+        task.cancel()
+        cancel.timer = loop.call_later(RECANCEL_EVERY_S, self._recancel, task_id, run_id)
+
+    def _time_out(self, task_id: Hashable, run_id: int, limit: float) -> None:
+        self._overdue.pop(run_id, None)
+        if self._runs.get(task_id, (None,))[0] == run_id:
+            self.cancel(task_id, TIMED_OUT)
+            self._cancelling[run_id].timeout_error = str(AttemptTimeout(limit))
 
     async def _run(
         self,
@@ -148,9 +218,23 @@ class RunTable:
         if self._runs.get(task_id, (None,))[0] == run_id:
             del self._runs[task_id]
         exit_ = _exit_of(task)  # also retrieves the exception, so asyncio never logs it
-        cancelled = self._cancelling.pop(run_id, None)
-        if cancelled is not None:
-            exit_ = Exit(SupervisedStatus.STOPPED, cancelled=cancelled[0], upstream=cancelled[1])
+        overdue = self._overdue.pop(run_id, None)
+        if overdue is not None:
+            overdue.cancel()
+        cancel = self._cancelling.pop(run_id, None)
+        if cancel is not None:
+            cancel.timer.cancel()
+            if cancel.warned:
+                late = task.get_loop().time() - cancel.since
+                log.info(
+                    "%s: task %r ended %.3g s after it was cancelled", self._name, task_id, late
+                )
+            if cancel.reason == TIMED_OUT:  # however it ended, it ran past its timeout
+                exit_ = Exit(SupervisedStatus.TIMEOUT, error=cancel.timeout_error)
+            else:
+                exit_ = Exit(
+                    SupervisedStatus.STOPPED, cancelled=cancel.reason, upstream=cancel.upstream
+                )
         self._on_exit(task_id, run_id, exit_)
 
 

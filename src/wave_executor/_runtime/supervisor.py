@@ -37,7 +37,12 @@ from wave_executor._core.reconcile import (
 )
 from wave_executor._core.restart import RestartPolicy, RestartSettings, check_timeout, decide
 from wave_executor._runtime.attempt import TaskBody
-from wave_executor._runtime.supervised_runs import Exit, RunTable
+from wave_executor._runtime.supervised_runs import (
+    CANCEL_GRACE_S,
+    RECANCEL_EVERY_S,
+    Exit,
+    RunTable,
+)
 from wave_executor._runtime.supervisor_io import (
     REMOVED,
     SHUTDOWN,
@@ -81,7 +86,7 @@ class Supervisor:
         self._writer = (
             None if store is None else CheckpointWriter(store, reconciler_id, self._entry)
         )
-        self._runs = RunTable(body, self._on_exit, self._on_ready, f"reconciler {reconciler_id}")
+        self._runs = RunTable(body, self._on_exit, self._on_ready, f"reconciler {reconciler_id!r}")
         self.desired: dict[Hashable, ReconcileTaskSpec] = {}
         self.deps: dict[Hashable, tuple[Hashable, ...]] = {}
         self._dependents: dict[Hashable, list[Hashable]] = {}
@@ -95,6 +100,7 @@ class Supervisor:
         self._wake = asyncio.Event()
         self._control: asyncio.Task[None] | None = None
         self._stopping = False
+        self._unannounced_stop = False  # stopped, but stop() has not finished yet
         self._restored = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._origin = (0.0, datetime.now(UTC))  # a (monotonic, wall) pair, for display
@@ -141,24 +147,56 @@ class Supervisor:
             self._writer.start(loop)
         self._emit("RECONCILER_STARTED", None, task_count=len(self.desired), restored=restored)
 
-    async def stop(self) -> None:
-        """Admit nothing new, cancel and await every run, flush checkpoints and events."""
+    async def stop(self, limit: float | None = None) -> None:
+        """Admit nothing new, cancel and await every run, flush checkpoints and events.
+
+        Runs that are still alive after ``limit`` seconds (they swallow
+        cancellation) raise ``TimeoutError`` naming them; they stay tracked
+        and cancelled again, and a later ``stop()`` waits for them again.
+        """
         self._stopping = True
         control, self._control = self._control, None
         if control is not None:
             control.cancel()
             await asyncio.wait({control})
+            self._unannounced_stop = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         self._waiting_slot.clear()
         for task_id in list(self.records):
             self._runs.cancel(task_id, SHUTDOWN)
-        while len(self._runs):  # exits are recorded before wait() returns
-            await asyncio.wait(self._runs.tasks())
-        if control is not None:
+        await self._await_runs(limit)
+        if self._unannounced_stop:
+            self._unannounced_stop = False
             self._emit("RECONCILER_STOPPED", None, reconcile_cycle=self.cycles)
         await self.settle()
+
+    async def _await_runs(self, limit: float | None) -> None:
+        """Wait until no run is alive; after ``limit`` s raise ``TimeoutError`` naming them."""
+        loop = self._bind_loop()
+        deadline = None if limit is None else loop.time() + limit
+        while len(self._runs):  # exits are recorded before wait() returns
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                stuck = ", ".join(map(repr, self._runs.task_ids()))
+                raise TimeoutError(
+                    f"reconciler {self._rid!r}: stop() timed out after {limit:g} s; "
+                    f"tasks still running: {stuck} (they swallow cancellation and are "
+                    f"cancelled again every {RECANCEL_EVERY_S:g} s; call stop() again "
+                    "to wait for them)"
+                )
+            await asyncio.wait(self._runs.tasks(), timeout=left)
+
+    async def wait_ended(self, runs: set[asyncio.Task[Any]]) -> None:
+        """Wait for runs cancelled by ``apply``, for at most ``CANCEL_GRACE_S``.
+
+        A run still alive then swallows cancellation: it is left to the run
+        table (cancelled again, named in a WARNING, its exit recorded when it
+        ends), so that a caller of ``update()`` is never held by one bad task.
+        """
+        if runs:
+            await asyncio.wait(runs, timeout=CANCEL_GRACE_S)
 
     async def settle(self) -> None:
         """When not running: write pending checkpoints and deliver pending events now."""
@@ -381,6 +419,10 @@ class Supervisor:
 
     def _after_cancel(self, record: TaskRecord, reason: str, upstream: Hashable | None) -> None:
         extra = {} if upstream is None else {"upstream": upstream}
+        if reason == SHUTDOWN and not self._stopping:  # stop() timed out, start() came since
+            self._move(record, _S.PENDING, "TASK_STOPPED", reason=reason)  # resumes
+            self._mark(record.task_id)
+            return
         if reason in (REMOVED, SHUTDOWN):
             record.reason = reason
             self._move(record, _S.STOPPED, "TASK_STOPPED", reason=reason, **extra)
