@@ -13,49 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Recorder, leftover_tasks
+from tests.helpers import Recorder, Stubborn, leftover_tasks
 from wave_executor.reconciler import WaveReconciler
 from wave_executor.testing import run_virtual
-
-
-class Stubborn:
-    """A body that swallows every cancellation for ``refuse_for`` s after the first one,
-    then ends by itself (so that old code fails an assertion instead of hanging).
-
-    ``swallow`` > 0 instead gives up at the cancellation after ``swallow`` swallowed ones.
-    """
-
-    def __init__(self, refuse_for: float = 0.0, swallow: int = 0) -> None:
-        self.refuse_for = refuse_for
-        self.swallow = swallow
-        self.cancels: list[float] = []  # loop times of the cancellations it received
-        self.ended: float | None = None
-
-    async def __call__(self, task_id: Any, spec: Any) -> None:
-        loop = asyncio.get_running_loop()
-        first: float | None = None  # this run's first cancellation
-        swallowed = 0
-        while True:
-            timed = first is not None and not self.swallow
-            delay = 3600.0 if first is None or self.swallow else first + self.refuse_for
-            try:
-                await asyncio.sleep(delay - loop.time() if timed else delay)
-            except asyncio.CancelledError:
-                now = loop.time()
-                self.cancels.append(now)
-                first = now if first is None else first
-                if self.swallow:
-                    give_up = swallowed >= self.swallow
-                    swallowed += 1
-                else:
-                    give_up = now - first >= self.refuse_for
-                if give_up:
-                    self.ended = now
-                    raise
-            else:
-                if timed:  # its time is up: it ends without being asked again
-                    self.ended = loop.time()
-                    return
 
 
 class Bodies:

@@ -11,18 +11,40 @@ When the deadline passes, the watchdog cancels the worker's task; the
 attempt turns that cancellation into ``AttemptTimeout`` using the same
 ``cancel``/``uncancel`` protocol as ``asyncio.timeout``, so a cancellation
 from outside (the caller, the task group) is never mistaken for a timeout.
+
+A body may swallow the cancellation. If it then returns at once, its output
+stands, as with ``asyncio.timeout``. A watchdog made with ``recancel_every``
+does not let it run on: it cancels again at that period (a body that
+swallows one cancellation usually yields to the next) and names the task in
+a WARNING once it is ``CANCEL_GRACE_S`` late; an attempt that needed a
+second cancellation is a timeout however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeAlias
 
-__all__ = ["AttemptTimeout", "TaskBody", "Watchdog", "run_attempt"]
+__all__ = [
+    "CANCEL_GRACE_S",
+    "RECANCEL_EVERY_S",
+    "AttemptTimeout",
+    "TaskBody",
+    "Watchdog",
+    "run_attempt",
+]
 
 TaskBody: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
+
+#: Seconds (loop time) a cancelled task may take to end before a WARNING names it.
+CANCEL_GRACE_S = 5.0
+#: Period (loop time) at which a cancelled task that is still alive is cancelled again.
+RECANCEL_EVERY_S = 1.0
+
+log = logging.getLogger("wave_executor")
 
 
 class AttemptTimeout(TimeoutError):
@@ -36,38 +58,58 @@ class AttemptTimeout(TimeoutError):
 class Watchdog:
     """Enforces the deadline of whatever attempt its worker task is running."""
 
-    __slots__ = ("_deadline", "_expired", "_loop", "_task", "_timer", "_timer_at")
+    __slots__ = (
+        "_cancels",
+        "_deadline",
+        "_loop",
+        "_overdue",
+        "_recancel_every",
+        "_task",
+        "_task_id",
+        "_timer",
+        "_timer_at",
+        "_warned",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        task: asyncio.Task[Any],
+        recancel_every: float | None = None,
+    ) -> None:
         self._loop = loop
         self._task = task
+        self._recancel_every = recancel_every
         self._deadline = math.inf
+        self._task_id: Hashable = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the timer fires (inf: no timer)
-        self._expired = False
+        self._cancels = 0  # cancellations of the current attempt not yet taken back
+        self._overdue = False  # the attempt swallowed one and was cancelled again
+        self._warned = False
 
-    def arm(self, deadline: float) -> None:
+    def arm(self, deadline: float, task_id: Hashable = None) -> None:
         self._deadline = deadline
+        self._task_id = task_id
         if deadline < self._timer_at:  # rare: no timer yet, or a shorter limit than before
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
 
-    def disarm(self) -> None:
+    def disarm(self) -> bool:
+        """The attempt ended; True if it ended only after a second cancellation."""
         self._deadline = math.inf
-        if self._expired:
-            # The body swallowed our cancellation and returned: undo our request.
-            self._expired = False
-            self._task.uncancel()
+        if self._cancels:  # the body swallowed our cancellation: take it back
+            overdue = self._overdue
+            self._settle()
+            return overdue
+        return False
 
     def absorb(self) -> bool:
         """In ``except CancelledError``: was this cancellation ours (and only ours)?"""
-        if not self._expired:
-            return False
-        self._expired = False
         self._deadline = math.inf
-        return self._task.uncancel() == 0
+        return self._cancels > 0 and self._settle() == 0
 
     def close(self) -> None:
         if self._timer is not None:
@@ -75,18 +117,48 @@ class Watchdog:
             self._timer = None
             self._timer_at = math.inf
 
+    def _settle(self) -> int:
+        """Take our cancellations back; the count of the task's other cancellations."""
+        remaining = 0
+        for _ in range(self._cancels):
+            remaining = self._task.uncancel()
+        self._cancels, self._overdue, self._warned = 0, False, False
+        if self._timer is not None and self._timer_at == math.inf:  # the re-cancel timer
+            self.close()
+        return remaining
+
     def _fire(self) -> None:
         self._timer = None
         self._timer_at = math.inf
+        if self._cancels:
+            self._cancel_again()
+            return
         deadline = self._deadline
         if deadline == math.inf:
             return
         if self._loop.time() >= deadline:
-            self._expired = True
+            self._cancels = 1
             self._task.cancel()
+            if self._recancel_every is not None:
+                self._timer = self._loop.call_later(self._recancel_every, self._fire)
         else:
             self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
+
+    def _cancel_again(self) -> None:
+        assert self._recancel_every is not None
+        late = self._loop.time() - self._deadline
+        if not self._warned and late >= CANCEL_GRACE_S:
+            self._warned = True
+            log.warning(
+                "task %r is still running %.3g s after its timeout; it swallows "
+                "cancellation, cancelling it again every %.3g s",
+                self._task_id, late, self._recancel_every,
+            )  # fmt: skip
+        self._overdue = True
+        self._cancels += 1
+        self._task.cancel()
+        self._timer = self._loop.call_later(self._recancel_every, self._fire)
 
 
 async def run_attempt(
@@ -103,12 +175,17 @@ async def run_attempt(
     other exception of the body through.
     """
     if limit != math.inf:
-        watchdog.arm(now + limit)
+        watchdog.arm(now + limit, task_id)
     try:
-        return await body(task_id, spec)
+        output = await body(task_id, spec)
     except asyncio.CancelledError:
         if watchdog.absorb():
             raise AttemptTimeout(limit) from None
         raise
-    finally:
-        watchdog.disarm()
+    except BaseException as exc:
+        if watchdog.disarm():
+            raise AttemptTimeout(limit) from exc
+        raise
+    if watchdog.disarm():
+        raise AttemptTimeout(limit)
+    return output

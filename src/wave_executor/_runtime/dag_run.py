@@ -8,12 +8,16 @@ has shrunk below, exits. Retries leave the pool during their backoff (a
 timer puts the task back) so a waiting retry never holds a slot.
 Everything runs inside one ``TaskGroup``; the total timeout,
 ``stop_on_first_error`` and a cancelled caller all unwind it, and the
-result says what was left unfinished.
+result says what was left unfinished. A task body that swallows the
+cancellation would hold the unwinding up for good, so workers still alive
+are cancelled again every ``RECANCEL_EVERY_S`` and named in a WARNING once
+they are ``CANCEL_GRACE_S`` late.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
@@ -30,8 +34,15 @@ from wave_executor._core.ready import GroupedReady
 from wave_executor._core.records import DAGExecutionResult, EscalationReport
 from wave_executor._core.result_table import TaskResultTable
 from wave_executor._core.retry import RetryPolicy
-from wave_executor._core.status import TaskStatus
-from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
+from wave_executor._core.status import TaskStatus, code_of
+from wave_executor._runtime.attempt import (
+    CANCEL_GRACE_S,
+    RECANCEL_EVERY_S,
+    AttemptTimeout,
+    TaskBody,
+    Watchdog,
+    run_attempt,
+)
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import RunEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -42,6 +53,9 @@ from wave_executor.errors import CircuitBreakerOpenError
 __all__ = ["DagRun"]
 
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
+_RUNNING = code_of(TaskStatus.RUNNING)
+
+log = logging.getLogger("wave_executor")
 
 
 class _StopRun(Exception):
@@ -100,6 +114,8 @@ class DagRun:
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
         self._workers = 0
+        self._worker_tasks: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.TimerHandle | None = None
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -129,7 +145,11 @@ class DagRun:
                     async with asyncio.TaskGroup() as group:
                         self._group = group
                         self._spawn(reserved=0)
-                        await self._finished
+                        try:
+                            await self._finished
+                        except asyncio.CancelledError:  # the group now cancels the workers
+                            self._watch_unwinding(self._loop.time())
+                            raise
                 except* _StopRun:
                     stopped = "stop_on_first_error"
         except TimeoutError:
@@ -137,6 +157,9 @@ class DagRun:
         finally:
             self._group = None
             self._cancel_backoff_timers()
+            if self._reaper is not None:
+                self._reaper.cancel()
+                self._reaper = None
         if stopped is not None:
             self._end_unfinished(stopped)
         finished = self._loop.time()
@@ -186,17 +209,18 @@ class DagRun:
         want = min(self._window.limit - self._workers, self._plan.ready_count - reserved)
         for _ in range(want):
             self._workers += 1
-            group.create_task(self._worker())
+            self._worker_tasks.add(group.create_task(self._worker()))
 
     async def _worker(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        watchdog = Watchdog(self._loop, task)
+        watchdog = Watchdog(self._loop, task, RECANCEL_EVERY_S)
         try:
             await self._work(watchdog)
         finally:
             watchdog.close()
             self._workers -= 1
+            self._worker_tasks.discard(task)
 
     async def _work(self, watchdog: Watchdog) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
@@ -523,6 +547,30 @@ class DagRun:
             finished.set_result(None)
 
     # -- early end -----------------------------------------------------------
+
+    def _watch_unwinding(self, since: float, warned: bool = False) -> None:
+        """Until the workers are gone, cancel again those that swallowed the cancellation."""
+        alive = [task for task in self._worker_tasks if not task.done()]
+        late = self._loop.time() - since
+        if not alive:
+            return
+        if late > 0:
+            if not warned and late >= CANCEL_GRACE_S:
+                warned = True
+                codes, interrupted = self._plan.codes, self._interrupted
+                stuck = [
+                    self._ids[i]
+                    for i, code in enumerate(codes)
+                    if code == _RUNNING and i not in interrupted
+                ]
+                log.warning(
+                    "execution %s: %s still running %.3g s after the run was stopped; "
+                    "they swallow cancellation, cancelling them again every %.3g s",
+                    self._execution_id, ", ".join(map(repr, stuck)), late, RECANCEL_EVERY_S,
+                )  # fmt: skip
+            for task in alive:
+                task.cancel()
+        self._reaper = self._loop.call_later(RECANCEL_EVERY_S, self._watch_unwinding, since, warned)
 
     def _cancel_backoff_timers(self) -> None:
         for retrying in self._retrying.values():

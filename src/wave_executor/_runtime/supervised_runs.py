@@ -30,14 +30,17 @@ from functools import partial
 from typing import Any
 
 from wave_executor._core.reconcile import SupervisedStatus
-from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
+from wave_executor._runtime.attempt import (
+    CANCEL_GRACE_S,
+    RECANCEL_EVERY_S,
+    AttemptTimeout,
+    TaskBody,
+    Watchdog,
+    run_attempt,
+)
 
 __all__ = ["CANCEL_GRACE_S", "RECANCEL_EVERY_S", "TIMED_OUT", "Exit", "RunTable", "mark_ready"]
 
-#: Seconds (loop time) a cancelled run may take to end before a WARNING names it.
-CANCEL_GRACE_S = 5.0
-#: Period (loop time) at which a cancelled run that is still alive is cancelled again.
-RECANCEL_EVERY_S = 1.0
 #: The cancel reason of a run that outlived its timeout by ignoring the watchdog.
 TIMED_OUT = "timed_out"
 

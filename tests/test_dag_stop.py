@@ -1,0 +1,189 @@
+"""DAGExecutor against task bodies that swallow cancellation.
+
+A per-attempt timeout, the total timeout, ``stop_on_first_error`` and a
+cancelled caller each cancel the running bodies once. A body that swallows
+that cancellation must not keep the run (or the caller) waiting for good:
+it is cancelled again every second and named in a WARNING once it is 5 s
+late. All on the virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from tests.helpers import Stubborn, leftover_tasks
+from wave_executor import DAGExecutor, TaskStatus, WaveConfig
+from wave_executor.testing import run_virtual
+
+#: A limit no correct run here comes near; old code hit it (a stuck run).
+HANG = 120.0
+
+
+def dispatch(**special: Any) -> Any:
+    """A body: the named tasks get their own body, the others return after 0.5 s."""
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        if task_id in special:
+            return await special[task_id](task_id, spec)
+        await asyncio.sleep(0.5)
+        return task_id
+
+    return body
+
+
+def test_an_attempt_that_swallows_its_timeout_is_cancelled_again_and_times_out() -> None:
+    once = Stubborn(swallow=1, refuse_for=60)  # yields to the second cancellation
+
+    async def main() -> Any:
+        cfg = WaveConfig(default_task_timeout=1.0, max_retries=0)
+        async with asyncio.timeout(HANG):
+            result = await DAGExecutor(cfg).execute(
+                {"stubborn": 1, "after": 2}, {"after": ["stubborn"]}, dispatch(stubborn=once)
+            )
+        return result, await leftover_tasks()
+
+    (result, leftover), elapsed = run_virtual(main())
+    assert once.cancels == [1.0, 2.0]
+    tr = result.task_results["stubborn"]
+    assert tr.status == TaskStatus.TIMEOUT and tr.error == "timeout after 1s"
+    assert result.task_results["after"].status == TaskStatus.SKIPPED
+    assert elapsed == pytest.approx(2.0)
+    assert not leftover
+
+
+def test_an_attempt_cancelled_twice_is_a_timeout_even_if_it_then_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stubborn = Stubborn(refuse_for=7.5)  # swallows everything, returns at 1 + 7.5
+
+    async def main() -> Any:
+        cfg = WaveConfig(default_task_timeout=1.0, max_retries=0)
+        async with asyncio.timeout(HANG):
+            return await DAGExecutor(cfg).execute({"s": 1}, None, dispatch(s=stubborn))
+
+    with caplog.at_level(logging.WARNING, logger="wave_executor"):
+        result, elapsed = run_virtual(main())
+    assert stubborn.cancels == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert stubborn.ended == 8.5  # it returned by itself, past its timeout
+    assert result.task_results["s"].status == TaskStatus.TIMEOUT
+    assert elapsed == pytest.approx(8.5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1  # once per attempt, when it is 5 s late
+    assert "'s'" in warnings[0] and "after its timeout" in warnings[0]
+
+
+def test_a_retried_attempt_after_a_stubborn_one_gets_a_fresh_deadline() -> None:
+    calls: list[float] = []
+
+    async def flaky(task_id: Any, spec: Any) -> str:
+        loop = asyncio.get_running_loop()
+        calls.append(loop.time())
+        if len(calls) == 1:
+            await Stubborn(swallow=1, refuse_for=60)(task_id, spec)
+            return "first try"
+        await asyncio.sleep(0.5)
+        return "second try"
+
+    async def main() -> Any:
+        from wave_executor import RetryPolicy
+
+        policy = RetryPolicy(max_retries=1, retry_timeouts=True, base_delay=0.25, jitter=False)
+        cfg = WaveConfig(default_task_timeout=1.0, retry_policy=policy)
+        async with asyncio.timeout(HANG):
+            return await DAGExecutor(cfg).execute({"t": 1}, None, flaky)
+
+    result, elapsed = run_virtual(main())
+    tr = result.task_results["t"]
+    assert tr.status == TaskStatus.SUCCESS and tr.output == "second try"
+    assert calls == [0.0, pytest.approx(2.25)]
+    assert elapsed == pytest.approx(2.75)
+
+
+def test_the_total_timeout_ends_the_run_though_a_body_swallows_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stubborn = Stubborn(swallow=6, refuse_for=60)  # gives up at the 7th cancellation
+
+    async def main() -> Any:
+        cfg = WaveConfig(total_execution_timeout=2.0)
+        async with asyncio.timeout(HANG):
+            result = await DAGExecutor(cfg).execute(
+                {"stubborn": 1, "quick": 2, "child": 3},
+                {"child": ["stubborn"]},
+                dispatch(stubborn=stubborn),
+            )
+        return result, await leftover_tasks()
+
+    with caplog.at_level(logging.WARNING, logger="wave_executor"):
+        (result, leftover), elapsed = run_virtual(main())
+    assert stubborn.cancels == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert elapsed == pytest.approx(8.0)
+    assert result.stopped_reason == "total_timeout"
+    statuses = {k: v.status for k, v in result.task_results.items()}
+    assert statuses == {
+        "stubborn": TaskStatus.TIMEOUT,
+        "quick": TaskStatus.SUCCESS,
+        "child": TaskStatus.TIMEOUT,
+    }
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "'stubborn'" in warnings[0] and "'quick'" not in warnings[0]
+    assert not leftover
+
+
+def test_stop_on_first_error_is_not_held_up_by_a_stubborn_sibling() -> None:
+    stubborn = Stubborn(swallow=2, refuse_for=60)
+
+    async def broken(task_id: Any, spec: Any) -> None:
+        await asyncio.sleep(1.0)
+        raise ValueError("bad")
+
+    async def main() -> Any:
+        cfg = WaveConfig(stop_on_first_error=True, max_retries=0)
+        async with asyncio.timeout(HANG):
+            return await DAGExecutor(cfg).execute(
+                {"stubborn": 1, "broken": 2}, None, dispatch(stubborn=stubborn, broken=broken)
+            )
+
+    result, elapsed = run_virtual(main())
+    assert result.stopped_reason == "stop_on_first_error"
+    assert stubborn.cancels == [1.0, 2.0, 3.0]
+    assert result.task_results["stubborn"].status == TaskStatus.CANCELLED
+    assert elapsed == pytest.approx(3.0)
+
+
+def test_a_cancelled_caller_gets_control_back_though_a_body_swallows_it() -> None:
+    stubborn = Stubborn(swallow=3, refuse_for=60)
+
+    async def main() -> Any:
+        run = asyncio.ensure_future(
+            DAGExecutor().execute({"stubborn": 1}, None, dispatch(stubborn=stubborn))
+        )
+        await asyncio.sleep(1.0)
+        run.cancel()
+        async with asyncio.timeout(HANG):
+            with pytest.raises(asyncio.CancelledError):
+                await run
+        return asyncio.get_running_loop().time(), await leftover_tasks()
+
+    (ended, leftover), _ = run_virtual(main())
+    assert stubborn.cancels == [1.0, 2.0, 3.0, 4.0]
+    assert ended == pytest.approx(4.0)
+    assert not leftover
+
+
+def test_a_body_that_yields_to_the_first_cancellation_costs_no_extra_wait() -> None:
+    async def main() -> Any:
+        cfg = WaveConfig(total_execution_timeout=1.0)
+        return await DAGExecutor(cfg).execute({"slow": 1}, None, dispatch(slow=_sleep_long))
+
+    result, elapsed = run_virtual(main())
+    assert result.task_results["slow"].status == TaskStatus.TIMEOUT
+    assert elapsed == pytest.approx(1.0)
+
+
+async def _sleep_long(task_id: Any, spec: Any) -> None:
+    await asyncio.sleep(1000)
