@@ -10,6 +10,7 @@ late. All on the virtual clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -187,3 +188,138 @@ def test_a_body_that_yields_to_the_first_cancellation_costs_no_extra_wait() -> N
 
 async def _sleep_long(task_id: Any, spec: Any) -> None:
     await asyncio.sleep(1000)
+
+
+def _loop_errors(errors: list[dict[str, Any]]) -> None:
+    """Route the loop's unhandled callback errors into ``errors``."""
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+
+
+def test_a_retry_due_while_the_run_unwinds_starts_nothing() -> None:
+    stubborn = Stubborn(swallow=3, refuse_for=60)  # holds the unwinding up from 2 to 5
+    attempts: list[float] = []
+
+    async def flaky(task_id: Any, spec: Any) -> None:
+        attempts.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(1.5)
+        raise ConnectionError("flaky")
+
+    async def main() -> Any:
+        from wave_executor import RetryPolicy
+
+        errors: list[dict[str, Any]] = []
+        _loop_errors(errors)
+        policy = RetryPolicy(max_retries=3, base_delay=1.0, jitter=False)
+        cfg = WaveConfig(total_execution_timeout=2.0, retry_policy=policy)
+        async with asyncio.timeout(HANG):
+            result = await DAGExecutor(cfg).execute(
+                {"stubborn": 1, "flaky": 2}, None, dispatch(stubborn=stubborn, flaky=flaky)
+            )
+        await asyncio.sleep(0)
+        return result, errors, await leftover_tasks()
+
+    (result, errors, leftover), elapsed = run_virtual(main())
+    assert errors == []  # old code: "TaskGroup ... is shutting down" from the backoff timer
+    assert attempts == [0.0]  # the retry due at 2.5 did not start
+    tr = result.task_results["flaky"]
+    assert tr.status == TaskStatus.TIMEOUT and tr.retry_count == 1
+    assert result.stopped_reason == "total_timeout"
+    assert elapsed == pytest.approx(5.0)
+    assert not leftover
+
+
+def test_a_body_that_swallows_the_stop_and_returns_releases_nothing() -> None:
+    from tests.helpers import Recorder
+
+    async def deaf(task_id: Any, spec: Any) -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)  # finishes its work regardless
+        return "done anyway"
+
+    async def broken(task_id: Any, spec: Any) -> None:
+        await asyncio.sleep(1.0)
+        raise ValueError("bad")
+
+    async def main() -> Any:
+        recorder = Recorder()
+        executor = DAGExecutor(WaveConfig(stop_on_first_error=True, max_retries=0))
+        executor.on_event(recorder)
+        async with asyncio.timeout(HANG):
+            result = await executor.execute(
+                {"deaf": 1, "broken": 2, "c1": 3, "c2": 4},
+                {"c1": ["deaf"], "c2": ["deaf"]},
+                dispatch(deaf=deaf, broken=broken),
+            )
+        return result, recorder, await leftover_tasks()
+
+    (result, recorder, leftover), elapsed = run_virtual(main())
+    assert result.stopped_reason == "stop_on_first_error"
+    statuses = {k: v.status for k, v in result.task_results.items()}
+    assert statuses == {
+        "deaf": TaskStatus.SUCCESS,  # its output came back: it stands
+        "broken": TaskStatus.FAILED,
+        "c1": TaskStatus.CANCELLED,
+        "c2": TaskStatus.CANCELLED,
+    }
+    assert result.task_results["deaf"].output == "done anyway"
+    assert recorder.types("c1", kind="TASK_STARTED") == []
+    assert recorder.types("c2", kind="TASK_STARTED") == []
+    assert elapsed == pytest.approx(1.5)
+    assert not leftover
+
+
+def test_a_body_failing_while_the_run_unwinds_is_not_retried() -> None:
+    async def fails_on_stop(task_id: Any, spec: Any) -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise ConnectionError("lost the connection while stopping") from None
+
+    async def main() -> Any:
+        from wave_executor import RetryPolicy
+
+        policy = RetryPolicy(max_retries=3, base_delay=0.0, jitter=False)
+        cfg = WaveConfig(total_execution_timeout=1.0, retry_policy=policy)
+        async with asyncio.timeout(HANG):
+            return await DAGExecutor(cfg).execute({"t": 1}, None, dispatch(t=fails_on_stop))
+
+    result, elapsed = run_virtual(main())
+    tr = result.task_results["t"]
+    assert tr.status == TaskStatus.FAILED and tr.retry_count == 0
+    assert "lost the connection" in (tr.error or "")
+    assert elapsed == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("exc_type", [SystemExit, KeyboardInterrupt])
+def test_an_overdue_attempt_raising_a_base_exception_is_not_called_a_timeout(
+    exc_type: type[BaseException],
+) -> None:
+    from wave_executor._runtime.attempt import Watchdog, run_attempt
+
+    async def swallows_then_exits(task_id: Any, spec: Any) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(10)
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise exc_type from None
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        watchdog = Watchdog(loop, task, recancel_every=1.0)
+        try:
+            await run_attempt(swallows_then_exits, "t", None, watchdog, 1.0, loop.time())
+        except BaseException as exc:  # the type is what is checked
+            raised: BaseException = exc
+        finally:
+            watchdog.close()
+        return type(raised), task.cancelling()
+
+    (raised, cancelling), elapsed = run_virtual(main())
+    assert raised is exc_type
+    assert cancelling == 0  # the watchdog took its cancellations back
+    assert elapsed == pytest.approx(2.0)

@@ -182,9 +182,12 @@ async def run_attempt(
         if watchdog.absorb():
             raise AttemptTimeout(limit) from None
         raise
-    except BaseException as exc:
+    except Exception as exc:
         if watchdog.disarm():
             raise AttemptTimeout(limit) from exc
+        raise
+    except BaseException:  # SystemExit, KeyboardInterrupt: never a timeout
+        watchdog.disarm()
         raise
     if watchdog.disarm():
         raise AttemptTimeout(limit)

@@ -11,7 +11,8 @@ Everything runs inside one ``TaskGroup``; the total timeout,
 result says what was left unfinished. A task body that swallows the
 cancellation would hold the unwinding up for good, so workers still alive
 are cancelled again every ``RECANCEL_EVERY_S`` and named in a WARNING once
-they are ``CANCEL_GRACE_S`` late.
+they are ``CANCEL_GRACE_S`` late. From the stop on, nothing starts: no
+worker, no attempt, no retry, whatever the unwinding bodies do.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class DagRun:
         self._workers = 0
         self._worker_tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.TimerHandle | None = None
+        self._stopping = False  # the run is unwinding: start nothing more
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -148,6 +150,7 @@ class DagRun:
                         try:
                             await self._finished
                         except asyncio.CancelledError:  # the group now cancels the workers
+                            self._stop()
                             self._watch_unwinding(self._loop.time())
                             raise
                 except* _StopRun:
@@ -204,7 +207,7 @@ class DagRun:
     def _spawn(self, reserved: int) -> None:
         """Start workers for ready tasks that no live worker will pick up."""
         group = self._group
-        if group is None:
+        if group is None or self._stopping:
             return
         want = min(self._window.limit - self._workers, self._plan.ready_count - reserved)
         for _ in range(want):
@@ -237,7 +240,9 @@ class DagRun:
         shared_breakers, local_breakers = circuits.shared.breakers, circuits.local.breakers
         pools = self._pools
         done = 0
-        while window.active < window.limit and (i := plan.take()) is not None:
+        while (
+            window.active < window.limit and not self._stopping and (i := plan.take()) is not None
+        ):
             task_id = ids[i]
             spec = self._inject(task_id) if inject else specs[task_id]
             if timeouts:
@@ -419,6 +424,7 @@ class DagRun:
         retry = (
             retryable
             and not circuit_open
+            and not self._stopping  # a failure while the run unwinds is final
             and policy.should_retry(attempt, timed_out, exc, now - retrying.first_start, delay)
         )
         if self._recorder is not None:
@@ -503,7 +509,8 @@ class DagRun:
             events.emit("TASK_FAILED", task_id, status=status.value, error=error)
             events.emit("TASK_ESCALATED", task_id, escalation=escalation["escalation"])
         self._skip(skipped, task_id, now)
-        if self._settings.stop_on_first_error:
+        if self._settings.stop_on_first_error and not self._stopping:
+            self._stop()
             raise _StopRun
         if self._plan.done:
             self._finish()
@@ -547,6 +554,15 @@ class DagRun:
             finished.set_result(None)
 
     # -- early end -----------------------------------------------------------
+
+    def _stop(self) -> None:
+        """The run is ending: no new worker, attempt or retry from here on.
+
+        Bodies that swallow the stop may still end (and be recorded) while
+        the group unwinds; nothing they release may start.
+        """
+        self._stopping = True
+        self._cancel_backoff_timers()
 
     def _watch_unwinding(self, since: float, warned: bool = False) -> None:
         """Until the workers are gone, cancel again those that swallowed the cancellation."""
