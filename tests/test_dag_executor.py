@@ -546,3 +546,39 @@ async def test_a_dependency_listed_twice_is_waited_for_once_and_named_once() -> 
     bad = await ex.execute({"a": 1, "b": 2}, {"b": ["a", "a"]}, body)
     assert bad.task_results["b"].status == "skipped"
     assert rec.of("TASK_SKIPPED")[0]["failed_deps"] == ["a"]
+
+
+async def _awaits_a_cancelled_future(task_id: Any, spec: Any) -> Any:
+    if task_id != "bad":
+        await asyncio.sleep(0.5)
+        return task_id
+    await asyncio.sleep(0.5)
+    future = asyncio.get_running_loop().create_future()
+    future.cancel()  # e.g. a request another part of the program gave up on
+    return await future  # raises CancelledError: nobody cancelled *this* task
+
+
+@pytest.mark.parametrize("mode", ["dag", "levels"])
+def test_a_body_raising_cancelled_error_by_itself_fails_its_task(mode: str) -> None:
+    from wave_executor import LevelExecutor
+
+    async def main() -> Any:
+        cfg = WaveConfig(max_retries=1, retry_policy=RetryPolicy(max_retries=1, base_delay=0.1))
+        executor = DAGExecutor(cfg) if mode == "dag" else LevelExecutor(cfg)
+        async with asyncio.timeout(60):  # old code: the run waited for "bad" for ever
+            result = await executor.execute(
+                {"bad": 1, "child": 2, "other": 3},
+                {"child": ["bad"]},
+                _awaits_a_cancelled_future,
+            )
+        return result, await leftover_tasks()
+
+    (result, leftover), elapsed = run_virtual(main())
+    results = result.task_results  # a DAGExecutionResult or an ExecutionContext
+    assert results["bad"].status == TaskStatus.FAILED
+    assert results["bad"].error == "CancelledError"
+    assert results["bad"].retry_count == 1  # an ordinary failure: retried by the policy
+    assert results["child"].status == TaskStatus.SKIPPED
+    assert results["other"].status == TaskStatus.SUCCESS
+    assert elapsed < 5
+    assert not leftover

@@ -219,13 +219,13 @@ class DagRun:
         assert task is not None
         watchdog = Watchdog(self._loop, task, RECANCEL_EVERY_S)
         try:
-            await self._work(watchdog)
+            await self._work(watchdog, task)
         finally:
             watchdog.close()
             self._workers -= 1
             self._worker_tasks.discard(task)
 
-    async def _work(self, watchdog: Watchdog) -> None:
+    async def _work(self, watchdog: Watchdog, me: asyncio.Task[None]) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
         plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
         clock = self._loop.time
@@ -268,17 +268,22 @@ class DagRun:
                         output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
                         specialist.record_success()
             except Exception as exc:
-                window.active -= 1
-                if pools is not None:
-                    self._leave_group(i)
-                if specialist is not None:
-                    specialist.record_error(exc)
-                if breaker is None:
-                    breaker = circuits.create(i, task_id, spec)
-                overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
-                self._record_failure(i, task_id, start, exc, breaker, overload=overload)
+                self._attempt_failed(
+                    i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
+                )
+            except asyncio.CancelledError as exc:
+                if me.cancelling():
+                    # Cancelled (run stopped, timed out, or caller gone): remember the start.
+                    self._interrupted[i] = start
+                    if breaker is not None:
+                        breaker.release_probe()
+                    raise
+                # Nobody cancelled this worker: the body raised CancelledError itself
+                # (it awaited something that was cancelled). That is the task's failure.
+                self._attempt_failed(
+                    i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
+                )
             except BaseException:
-                # Cancelled (run stopped, timed out, or caller gone): remember the start.
                 self._interrupted[i] = start
                 if breaker is not None:
                     breaker.release_probe()
@@ -295,6 +300,20 @@ class DagRun:
             done += 1
             if not done % _YIELD_EVERY:
                 await asyncio.sleep(0)
+
+    def _attempt_failed(
+        self, i: int, task_id: Any, spec: Any, exc: BaseException, start: float,
+        breaker: CircuitBreaker | None, in_flight: int, group_in_flight: int,
+    ) -> None:  # fmt: skip
+        self._window.active -= 1
+        if self._pools is not None:
+            self._leave_group(i)
+        if self._specialist is not None:
+            self._specialist.record_error(exc)
+        if breaker is None:
+            breaker = self._circuits.create(i, task_id, spec)
+        overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
+        self._record_failure(i, task_id, start, exc, breaker, overload=overload)
 
     # -- pools ---------------------------------------------------------------
 
