@@ -26,7 +26,9 @@ __all__ = [
     "NodeOutcome",
     "NodeResults",
     "TaskSummaries",
+    "copy_outputs",
     "jsonable",
+    "nested_outputs",
 ]
 
 
@@ -34,7 +36,11 @@ class NestedMeta(Protocol):
     """What a "meta" node needs of its nested MetaDAG."""
 
     async def execute(
-        self, *, upstream_outputs: Mapping[Any, Any] | None = None
+        self,
+        *,
+        upstream_outputs: Mapping[Any, Any] | None = None,
+        store: RunStore | None = None,
+        run_id: str | None = None,
     ) -> MetaDAGResult: ...
 
 
@@ -285,3 +291,26 @@ def jsonable(value: Any) -> Any:
     if callable(to_dict):
         return jsonable(to_dict())
     return repr(value)
+
+
+def copy_outputs(outputs: Any) -> Any:
+    """A node's ``task_outputs`` as one consumer gets them: a dict of its own.
+
+    The outputs themselves are shared (as ``_dep_outputs`` shares them in a
+    DAG run); the mapping is ours, and one node clearing or editing it must
+    not change an upstream node's result or what its siblings see.
+    """
+    return dict(outputs) if isinstance(outputs, dict) else outputs
+
+
+def nested_outputs(nested: MetaDAGResult) -> dict[Any, Any]:
+    """A "meta" node's ``task_outputs``, ``{inner node: its task_outputs}``,
+    freshly built at every level (see ``copy_outputs``)."""
+    out: dict[Any, Any] = {}
+    for node_id, result in nested.node_results.items():
+        if result.succeeded:
+            if result.nested is not None:
+                out[node_id] = nested_outputs(result.nested)
+            else:
+                out[node_id] = copy_outputs(result.task_outputs)
+    return out

@@ -26,6 +26,8 @@ from wave_executor._core.meta_records import (
     NodeOutcome,
     NodeResults,
     TaskSummaries,
+    copy_outputs,
+    nested_outputs,
 )
 from wave_executor._core.records import TaskResult
 from wave_executor._core.retry import RetryPolicy
@@ -33,6 +35,7 @@ from wave_executor._core.status import TaskStatus
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.direct_nodes import (
     DirectNode,
+    attempt_spec,
     direct_nodes,
     direct_outcome,
     direct_spec,
@@ -124,26 +127,33 @@ async def compose(
     if events.active:
         translate = NodeEvents(events, direct, outcomes, starts, clock, task_events)
 
+    direct_specs: dict[Hashable, Any] = {}  # node -> the spec its attempts share
+
+    def upstream_of(node_id: Hashable, wrapped: Any) -> dict[Any, Any]:
+        """What the node gets as ``_upstream_outputs``: its own copy of the
+        structure, so a node that edits it cannot change an upstream's result."""
+        fresh = {k: copy_outputs(v) for k, v in external.items()} if external else {}
+        for up, output in wrapped["_dep_outputs"].items():
+            done = outcomes.get(up)
+            if done is not None and done.nested is not None:
+                fresh[up] = nested_outputs(done.nested)
+            else:
+                fresh[up] = copy_outputs(output)
+        return fresh
+
     async def body(node_id: Hashable, wrapped: Any) -> Any:
         node = direct.get(node_id)
         if node is not None:  # a plain task of this run: retried and timed by it
-            upstream = None
-            if inject:  # the node run made this dict for this call: no copy needed
-                upstream = (
-                    {**external, **wrapped["_dep_outputs"]} if external else wrapped["_dep_outputs"]
-                )
             if node_id not in starts:  # (NODE_STARTED came with the node run's TASK_STARTED)
                 starts[node_id] = clock()
+            # A run of its own gives every attempt the same spec (built once per run).
+            spec = direct_specs.get(node_id)
+            if spec is None:
+                upstream = upstream_of(node_id, wrapped) if inject else None
+                spec = direct_specs[node_id] = direct_spec(node, upstream)
             task_id = node.task_id
-            return {task_id: await node.body(task_id, direct_spec(node, upstream))}
+            return {task_id: await node.body(task_id, attempt_spec(node, spec))}
         spec = nodes[node_id]
-        upstream = {**external, **wrapped["_dep_outputs"]} if inject else {}
-        run_spec = spec
-        if inject and spec.tasks:
-            run_spec = spec.with_tasks(inject_upstream(spec.tasks, upstream))
-        if store is not None and run_spec.store is None:
-            node_run = f"{run_id}/{node_id}" if run_id else None
-            run_spec = dataclasses.replace(run_spec, store=store, run_id=node_run)
         started_at = datetime.now(UTC)
         start = starts[node_id] = clock()
         if events.active:
@@ -152,13 +162,21 @@ async def compose(
         error: str | None = None
         runner = runners[spec.node_type]
         try:
+            upstream = upstream_of(node_id, wrapped) if inject else {}
+            run_spec = spec
+            if inject and spec.tasks:
+                run_spec = spec.with_tasks(inject_upstream(spec.tasks, upstream))
+            if store is not None and run_spec.store is None:
+                node_run = f"{run_id}/{node_id}" if run_id else None
+                run_spec = dataclasses.replace(run_spec, store=store, run_id=node_run)
             if translate is not None and translate.task_events and _takes_events(runner):
                 run_with_events: Any = runner.run  # not part of the NodeRunner protocol
-                outcome = await run_with_events(
+                reported = await run_with_events(
                     run_spec, upstream, events=translate.forwarder(node_id)
                 )
             else:
-                outcome = await runner.run(run_spec, upstream)
+                reported = await runner.run(run_spec, upstream)
+            outcome = _checked(reported, runner, node_id)
         except Exception as exc:  # the runner itself broke: the node failed
             error = f"{type(exc).__name__}: {exc}"
         duration_ms = (clock() - start) * 1000.0
@@ -278,6 +296,25 @@ def _from_node_run(
         node_type=spec.node_type,
         task_dependencies=spec.task_dependencies,
     )
+
+
+_STATUSES = ("success", "failed", "timeout")
+
+
+def _checked(reported: Any, runner: NodeRunner, node_id: Hashable) -> NodeOutcome:
+    """A runner's report, if it is one a node can end with; else a TypeError/ValueError."""
+    name = f"{type(runner).__name__}.run"
+    if not isinstance(reported, NodeOutcome):
+        raise TypeError(
+            f"{name} returned {reported!r} for node {node_id!r}; "
+            "a node runner returns a NodeOutcome"
+        )
+    if reported.status not in _STATUSES:
+        raise ValueError(
+            f"{name} returned status {reported.status!r} for node {node_id!r}; "
+            f"a NodeOutcome's status is one of {', '.join(map(repr, _STATUSES))}"
+        )
+    return reported
 
 
 def _takes_events(runner: NodeRunner) -> bool:

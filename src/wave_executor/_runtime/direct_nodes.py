@@ -32,6 +32,7 @@ from wave_executor._runtime.node_runners import describe_unsuccessful
 
 __all__ = [
     "DirectNode",
+    "attempt_spec",
     "NodeSettings",
     "direct_escalation",
     "direct_nodes",
@@ -149,13 +150,18 @@ def _with(spec: Any, key: str, value: Any) -> Any:
 
 
 def direct_spec(node: DirectNode, upstream: Mapping[Any, Any] | None) -> Any:
-    """The spec one attempt gets, as the node's own run would build it
-    (``upstream`` must be a fresh dict: the task gets it)."""
-    spec = node.spec
-    if upstream is not None:
-        spec = _with(spec, "_upstream_outputs", upstream)
+    """The task's spec as the node's own run holds it: the node's spec with
+    ``_upstream_outputs`` (``upstream`` must be a fresh dict: the task gets it)."""
+    if upstream is None:
+        return node.spec
+    return _with(node.spec, "_upstream_outputs", upstream)
+
+
+def attempt_spec(node: DirectNode, spec: Any) -> Any:
+    """What one attempt gets, as from a run of its own: the same spec every
+    attempt, or a fresh copy with ``_dep_outputs`` when the node injects them."""
     if node.inject_dep_outputs:  # a single task has no dependencies
-        spec = _with(spec, "_dep_outputs", {})
+        return _with(spec, "_dep_outputs", {})
     return spec
 
 

@@ -93,7 +93,7 @@ class NodeEvents:
     def _task_event(
         self, event_type: str, event: dict[str, Any], node_id: Hashable, node: DirectNode
     ) -> None:
-        if self.task_events:
+        if self.task_events and node.settings.config.emit_events:  # as its own run would
             data = {k: v for k, v in event.items() if k not in _ENVELOPE}
             self._events.emit(event_type, node.task_id, node_id=node_id, **data)
 

@@ -10,7 +10,12 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from wave_executor._core.meta_records import MetaDAGNodeSpec, NodeOutcome, TaskSummaries
+from wave_executor._core.meta_records import (
+    MetaDAGNodeSpec,
+    NodeOutcome,
+    TaskSummaries,
+    nested_outputs,
+)
 from wave_executor._core.records import TaskResult
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor._runtime.events import EventCallback
@@ -206,10 +211,13 @@ class MetaNodeRunner:
 
     async def run(self, spec: MetaDAGNodeSpec, upstream_outputs: dict[Any, Any]) -> NodeOutcome:
         assert spec.meta is not None
-        nested = await spec.meta.execute(upstream_outputs=upstream_outputs)
-        outputs = {
-            node_id: r.task_outputs for node_id, r in nested.node_results.items() if r.succeeded
-        }
+        if spec.store is not None:  # a durable MetaDAG: the nested one records under the node
+            nested = await spec.meta.execute(
+                upstream_outputs=upstream_outputs, store=spec.store, run_id=spec.run_id
+            )
+        else:
+            nested = await spec.meta.execute(upstream_outputs=upstream_outputs)
+        outputs = nested_outputs(nested)  # copies: downstream edits cannot reach `nested`
         if nested.succeeded:
             return NodeOutcome("success", outputs, nested=nested)
         bad = [f"{n!r}: {r.status}" for n, r in nested.node_results.items() if not r.succeeded]
