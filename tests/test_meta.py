@@ -678,3 +678,79 @@ async def test_a_group_budget_below_one_is_rejected() -> None:
     meta = MetaDAG(config=cfg).add_node(dag("a", specialist="gpu"))
     with pytest.raises(ValueError, match="budget"):
         await meta.execute()
+
+
+# -- "always" tasks in reconciler nodes ---------------------------------------------
+
+
+def _always_node(body: Any, **kw: Any) -> MetaDAGNodeSpec:
+    return MetaDAGNodeSpec("svc", {"server": {}}, body, node_type="reconciler", **kw)
+
+
+def test_a_crash_looping_always_task_fails_its_node_instead_of_succeeding_at_once() -> None:
+    calls: list[float] = []
+
+    async def crash(task_id: Any, spec: Any) -> Any:
+        calls.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(0.1)
+        raise RuntimeError("port in use")
+
+    async def main() -> MetaDAGResult:
+        node = _always_node(
+            crash, policies="always", max_restart_attempts=2, restart_backoff_base=1.0
+        )
+        result = await MetaDAG().add_node(node).add_node(dag("after"), depends_on=["svc"]).execute()
+        assert await leftover_tasks() == set()
+        return result
+
+    result, elapsed = run_virtual(main())
+    node = result.node_results["svc"]
+    assert node.status == "failed"  # 0.3.0 and our earlier code: "success" at t=0
+    assert node.error is not None and "blocked" in node.error
+    assert len(calls) == 3
+    assert result.node_results["after"].status == "skipped"
+    assert elapsed < 10
+
+
+def test_an_always_task_counts_once_it_is_ready_or_has_exited_cleanly() -> None:
+    from wave_executor.reconciler import mark_ready
+
+    async def serve(task_id: Any, spec: Any) -> Any:
+        if task_id == "server":
+            await asyncio.sleep(2.0)  # warming up
+            mark_ready()
+            await asyncio.sleep(10_000)
+        await asyncio.sleep(1.0)
+        return "flushed"  # a clean exit (it would be restarted)
+
+    async def main() -> MetaDAGResult:
+        node = MetaDAGNodeSpec(
+            "svc",
+            {"server": {}, "flusher": {}, "migrate": {}},
+            serve,
+            node_type="reconciler",
+            policies={"server": "always", "flusher": "always"},
+        )
+        result = await MetaDAG().add_node(node).execute()
+        assert await leftover_tasks() == set()
+        return result
+
+    result, elapsed = run_virtual(main())
+    node = result.node_results["svc"]
+    assert node.status == "success"
+    assert elapsed == pytest.approx(2.0, abs=0.2)  # when the server declared itself ready
+
+
+def test_an_always_task_never_up_times_its_node_out_naming_it() -> None:
+    async def silent(task_id: Any, spec: Any) -> Any:
+        await asyncio.sleep(10_000)  # never ready, never exits
+
+    async def main() -> MetaDAGResult:
+        node = _always_node(silent, policies="always", completion_timeout=5.0)
+        return await MetaDAG().add_node(node).execute()
+
+    result, elapsed = run_virtual(main())
+    node = result.node_results["svc"]
+    assert node.status == "timeout"
+    assert node.error is not None and "'server'" in node.error and "mark_ready" in node.error
+    assert elapsed == pytest.approx(5.0, abs=0.2)

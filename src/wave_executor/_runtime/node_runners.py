@@ -106,9 +106,12 @@ def describe_unsuccessful(bad: Mapping[Any, TaskResult]) -> str:
 class ReconcilerNodeRunner:
     """``node_type="reconciler"``: a WaveReconciler until every task is complete.
 
-    Fails as soon as a task is failed, timeout, blocked or skipped (it does
-    not wait out ``completion_timeout``); "timeout" when ``completion_timeout``
-    passes first. The reconciler is always stopped before this returns.
+    A task under "always" never completes (it is restarted after every
+    exit): it counts once it is up, i.e. it exited cleanly at least once or
+    is running and called ``mark_ready()``. Fails as soon as a task is
+    failed, timeout, blocked or skipped (it does not wait out
+    ``completion_timeout``); "timeout" when ``completion_timeout`` passes
+    first. The reconciler is always stopped before this returns.
     """
 
     async def run(
@@ -132,6 +135,7 @@ class ReconcilerNodeRunner:
         if events is not None:
             reconciler.on_event(events)
         complete: asyncio.Task[bool] | None = None
+        deadline: asyncio.TimerHandle | None = None
         try:
             await reconciler.start()
             await reconciler.update(
@@ -145,27 +149,47 @@ class ReconcilerNodeRunner:
             complete = asyncio.ensure_future(
                 reconciler.wait_until_complete(timeout=spec.completion_timeout)
             )
+            # A timer, not a comparison of clock readings: a timeout of a few
+            # ulps can fire "on time" without the clock reaching the deadline.
+            expired: list[bool] = []
+
+            def expire() -> None:
+                expired.append(True)
+                changed.set()
+
+            deadline = asyncio.get_running_loop().call_later(spec.completion_timeout, expire)
+            always = _always_tasks(spec)
+            down: list[Any] = always
             while True:
                 bad = _bad_states(reconciler)
                 if bad:
                     return self._outcome(reconciler, "failed", _describe_states(reconciler, bad))
+                late = f"after completion_timeout={spec.completion_timeout} s"
                 if complete.done():
-                    break
+                    if not complete.result():
+                        return self._outcome(reconciler, "timeout", f"tasks not complete {late}")
+                    down = [t for t in down if not _is_up(reconciler, t)]
+                    if not down:
+                        return self._outcome(reconciler, "success", None)
+                if expired:
+                    if not complete.done():
+                        return self._outcome(reconciler, "timeout", f"tasks not complete {late}")
+                    shown = ", ".join(map(repr, down[:5])) + (", ..." if len(down) > 5 else "")
+                    error = f'"always" task(s) never up {late} (no clean exit, no mark_ready()): '
+                    return self._outcome(reconciler, "timeout", error + shown)
                 changed.clear()
                 waiter = asyncio.ensure_future(changed.wait())
                 try:
                     await asyncio.wait(
-                        {complete, waiter},
+                        {waiter} if complete.done() else {complete, waiter},
                         timeout=spec.completion_poll_interval,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
                     waiter.cancel()
-            if not complete.result():
-                error = f"tasks not complete after completion_timeout={spec.completion_timeout} s"
-                return self._outcome(reconciler, "timeout", error)
-            return self._outcome(reconciler, "success", None)
         finally:
+            if deadline is not None:
+                deadline.cancel()
             if complete is not None and not complete.done():
                 complete.cancel()
                 await asyncio.wait({complete})
@@ -186,6 +210,22 @@ class ReconcilerNodeRunner:
                 "error": state.last_error,
             }
         return NodeOutcome(status, outputs, summaries, None, error)
+
+
+def _always_tasks(spec: MetaDAGNodeSpec) -> list[Any]:
+    """The node's tasks under "always": services, never "complete", so they count once up."""
+    policies = spec.policies
+    if policies is None:
+        return []
+    if isinstance(policies, str):
+        return list(spec.tasks) if policies == "always" else []
+    return [t for t in spec.tasks if policies.get(t) == "always"]
+
+
+def _is_up(reconciler: WaveReconciler, task_id: Any) -> bool:
+    """Exited cleanly at least once, or running and declared ready (``mark_ready()``)."""
+    state = reconciler.get_task_state(task_id)
+    return state.status == "success" or (state.status == "running" and state.ready)
 
 
 def _bad_states(reconciler: WaveReconciler) -> dict[Any, str]:
