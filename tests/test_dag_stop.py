@@ -119,7 +119,7 @@ def test_the_total_timeout_ends_the_run_though_a_body_swallows_it(
             )
         return result, await leftover_tasks()
 
-    with caplog.at_level(logging.WARNING, logger="wave_executor"):
+    with caplog.at_level(logging.INFO, logger="wave_executor"):
         (result, leftover), elapsed = run_virtual(main())
     assert stubborn.cancels == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     assert elapsed == pytest.approx(8.0)
@@ -131,7 +131,11 @@ def test_the_total_timeout_ends_the_run_though_a_body_swallows_it(
         "child": TaskStatus.TIMEOUT,
     }
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "'stubborn'" in warnings[0] and "'quick'" not in warnings[0]
+    assert len(warnings) == 1 and "'quick'" not in warnings[0]
+    assert "task 'stubborn' is still running 5 s after the run was stopped" in warnings[0]
+    assert "it swallows cancellation" in warnings[0]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(m.endswith("the run ended 6 s after it was stopped") for m in infos)
     assert not leftover
 
 

@@ -118,6 +118,7 @@ class DagRun:
         self._worker_tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.TimerHandle | None = None
         self._stopping = False  # the run is unwinding: start nothing more
+        self._warned_at: float | None = None  # when the run stopped, once a WARNING named tasks
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -163,6 +164,12 @@ class DagRun:
             if self._reaper is not None:
                 self._reaper.cancel()
                 self._reaper = None
+            if self._warned_at is not None:
+                late = self._loop.time() - self._warned_at
+                log.info(
+                    "execution %s: the run ended %.3g s after it was stopped",
+                    self._execution_id, late,
+                )  # fmt: skip
         if stopped is not None:
             self._end_unfinished(stopped)
         finished = self._loop.time()
@@ -583,29 +590,32 @@ class DagRun:
         self._stopping = True
         self._cancel_backoff_timers()
 
-    def _watch_unwinding(self, since: float, warned: bool = False) -> None:
+    def _watch_unwinding(self, since: float) -> None:
         """Until the workers are gone, cancel again those that swallowed the cancellation."""
         alive = [task for task in self._worker_tasks if not task.done()]
         late = self._loop.time() - since
         if not alive:
             return
         if late > 0:
-            if not warned and late >= CANCEL_GRACE_S:
-                warned = True
+            if self._warned_at is None and late >= CANCEL_GRACE_S:
+                self._warned_at = since
                 codes, interrupted = self._plan.codes, self._interrupted
                 stuck = [
                     self._ids[i]
                     for i, code in enumerate(codes)
                     if code == _RUNNING and i not in interrupted
                 ]
+                one = len(stuck) == 1
                 log.warning(
-                    "execution %s: %s still running %.3g s after the run was stopped; "
-                    "they swallow cancellation, cancelling them again every %.3g s",
-                    self._execution_id, ", ".join(map(repr, stuck)), late, RECANCEL_EVERY_S,
+                    "execution %s: %s %s %s still running %.3g s after the run was stopped; "
+                    "%s cancellation, cancelling %s again every %.3g s",
+                    self._execution_id, "task" if one else "tasks", ", ".join(map(repr, stuck)),
+                    "is" if one else "are", late, "it swallows" if one else "they swallow",
+                    "it" if one else "them", RECANCEL_EVERY_S,
                 )  # fmt: skip
             for task in alive:
                 task.cancel()
-        self._reaper = self._loop.call_later(RECANCEL_EVERY_S, self._watch_unwinding, since, warned)
+        self._reaper = self._loop.call_later(RECANCEL_EVERY_S, self._watch_unwinding, since)
 
     def _cancel_backoff_timers(self) -> None:
         for retrying in self._retrying.values():
