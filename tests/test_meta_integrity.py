@@ -218,3 +218,28 @@ async def test_a_durable_metadag_resumes_inside_nested_metadags() -> None:
     assert second.succeeded
     assert calls == ["load"]  # extract was restored from the first run
     assert "nightly/sub/etl" in {r.run_id for r in await store.list_runs()}
+
+
+async def test_a_nested_node_hiding_an_outer_upstream_node_fails_the_meta_node() -> None:
+    calls: list[Any] = []
+
+    async def record(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        return task_id
+
+    inner = (
+        MetaDAG()
+        .add_node(MetaDAGNodeSpec("extract", {"inner_extract": {}}, record))
+        .add_node(MetaDAGNodeSpec("load", {"load": {}}, record), depends_on=["extract"])
+    )
+    meta = (
+        MetaDAG()
+        .add_node(MetaDAGNodeSpec("extract", {"outer_extract": {}}, record))
+        .add_node(MetaDAGNodeSpec("sub", node_type="meta", meta=inner), depends_on=["extract"])
+    )
+    result = await meta.execute()
+    sub = result.node_results["sub"]
+    assert sub.status == "failed"
+    assert sub.error is not None and "ValueError: nested node 'extract'" in sub.error
+    assert "'load'" in sub.error
+    assert calls == ["outer_extract"]  # nothing of the nested graph ran

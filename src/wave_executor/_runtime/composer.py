@@ -113,10 +113,12 @@ async def compose(
                 f"node {node_id!r} has unknown node_type {spec.node_type!r}; "
                 f"known: {sorted(runners)}"
             )
+    external = dict(external_upstream or {})
+    if external and inject:
+        _check_no_shadowing(dependencies, external)
     execution_id = str(uuid.uuid4())
     events: RunEvents = hub.stream(execution_id, enabled=config.emit_events)
     outcomes: dict[Hashable, MetaDAGNodeResult] = {}
-    external = dict(external_upstream or {})
     starts: dict[Hashable, float] = {}  # node -> loop time of its (first) start
     clock = asyncio.get_running_loop().time  # durations follow the loop's clock
     direct: dict[Hashable, DirectNode] = {}
@@ -296,6 +298,21 @@ def _from_node_run(
         node_type=spec.node_type,
         task_dependencies=spec.task_dependencies,
     )
+
+
+def _check_no_shadowing(
+    dependencies: Mapping[Hashable, Iterable[Hashable]], external: Mapping[Any, Any]
+) -> None:
+    """A nested node and an upstream node of the enclosing "meta" node share an id:
+    a node downstream of the nested one would see only one of their outputs."""
+    for node_id, upstream in dependencies.items():
+        for up in upstream:
+            if up in external:
+                raise ValueError(
+                    f"nested node {up!r} has the id of an upstream node of the enclosing "
+                    f"'meta' node; node {node_id!r} would see only one of their outputs "
+                    "under _upstream_outputs: rename one of them"
+                )
 
 
 _STATUSES = ("success", "failed", "timeout")
