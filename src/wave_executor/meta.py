@@ -19,10 +19,22 @@ from wave_executor._core.meta_records import (
     MetaDAGResult,
     NodeOutcome,
 )
+from wave_executor._core.meta_validation import (
+    check_nesting,
+    check_node_graph,
+    check_spec,
+)
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.composer import compose
 from wave_executor._runtime.events import EventCallback, EventHub
-from wave_executor._runtime.node_runners import NodeRunner, default_runners, inject_upstream
+from wave_executor._runtime.node_runners import (
+    DagNodeRunner,
+    MetaNodeRunner,
+    NodeRunner,
+    ReconcilerNodeRunner,
+    default_runners,
+    inject_upstream,
+)
 
 __all__ = [
     "MetaDAG",
@@ -64,6 +76,9 @@ class MetaDAG:
         self.task_events = task_events
         self._nodes: dict[Hashable, MetaDAGNodeSpec] = {}
         self._deps: dict[Hashable, list[Hashable]] = {}
+        #: (node, upstream) pairs whose upstream was not a node yet when node was added:
+        #: the only edges that can name an unknown node or close a cycle.
+        self._forward: list[tuple[Hashable, Hashable]] = []
         self._hub = EventHub()
         self._runners: dict[str, NodeRunner] = default_runners()
 
@@ -74,28 +89,40 @@ class MetaDAG:
     def add_node(
         self, spec: MetaDAGNodeSpec, depends_on: Iterable[Hashable] | None = None
     ) -> MetaDAG:
-        """Add a node; returns ``self`` (chainable). A repeated node id raises ValueError.
+        """Add a node; returns ``self`` (chainable).
 
-        ``depends_on`` may name nodes added later; unknown names raise
-        ValueError ("not defined") and cycles WaveCircularDependencyError at
-        ``execute()``.
+        Checked at once (TypeError/ValueError naming the node, see
+        docs/meta.md "Errors"): a repeated node id; for the built-in kinds
+        (when the runner of ``spec.node_type`` is a built-in one), the fields
+        that kind runs on: "dag" and "reconciler" need a callable
+        ``task_executor`` (its calls are awaited), ``tasks`` as a mapping and ``task_dependencies``
+        as a mapping naming only tasks of ``tasks``, without a cycle
+        (UnknownDependencyError / WaveCircularDependencyError); a
+        "reconciler" node valid ``policies`` and ``completion_timeout``,
+        ``completion_poll_interval`` > 0; a "meta" node a ``meta`` with an
+        ``execute()`` and no ``tasks`` of its own. Nodes of your own kinds
+        only get the node-level checks (and, as the MetaDAG injects upstream
+        outputs into them, ``tasks`` as a mapping).
+
+        ``depends_on`` (one id or several) may name nodes added later;
+        unknown names raise UnknownDependencyError (a ValueError, "not
+        defined") and cycles WaveCircularDependencyError at ``execute()``.
         """
         if not isinstance(spec, MetaDAGNodeSpec):
             raise TypeError(f"add_node takes a MetaDAGNodeSpec, got {type(spec).__name__}")
-        if spec.node_id in self._nodes:
-            raise ValueError(f"node {spec.node_id!r} is already defined")
-        if spec.node_type == "meta":
-            if spec.meta is None:
-                raise ValueError(f"node {spec.node_id!r}: node_type 'meta' needs meta=MetaDAG(...)")
-        elif spec.node_type in ("dag", "reconciler") and not callable(spec.task_executor):
-            raise TypeError(
-                f"node {spec.node_id!r}: task_executor must be an async callable, "
-                f"got {spec.task_executor!r}"
-            )
+        node_id = spec.node_id
+        if node_id in self._nodes:
+            raise ValueError(f"node {node_id!r} is already defined")
+        kind = _builtin_kind(self._runners.get(spec.node_type))
+        check_spec(spec, kind, inject=self.inject_dep_outputs)
         if isinstance(depends_on, str | bytes):
             depends_on = [depends_on]
-        self._nodes[spec.node_id] = spec
-        self._deps[spec.node_id] = list(dict.fromkeys(depends_on or ()))
+        upstream = list(dict.fromkeys(depends_on or ()))
+        for up in upstream:
+            if up not in self._nodes:
+                self._forward.append((node_id, up))
+        self._nodes[node_id] = spec
+        self._deps[node_id] = upstream
         return self
 
     def register_node_type(self, node_type: str, runner: NodeRunner) -> MetaDAG:
@@ -138,9 +165,18 @@ class MetaDAG:
         as ``f"{run_id}/{node_id}"`` and every "reconciler" node checkpoints
         under that id: executing again with the same ``run_id`` resumes each
         node without calling what already succeeded.
+
+        Before anything runs, raises UnknownDependencyError (a ValueError)
+        for a ``depends_on`` naming no node of this MetaDAG,
+        WaveCircularDependencyError for a cycle among nodes (both worded
+        about nodes), GraphError (a ValueError) for a MetaDAG nested inside
+        itself, directly or through other MetaDAGs (naming the node path),
+        and ValueError for a node_type with no runner.
         """
         if store is not None and not run_id:
             raise ValueError("a durable MetaDAG run needs a run_id to resume by")
+        check_node_graph(self._nodes, self._deps, self._forward)
+        check_nesting(self, _nested_metas)
         return await compose(
             self._nodes,
             self._deps,
@@ -153,3 +189,26 @@ class MetaDAG:
             run_id,
             self.task_events,
         )
+
+
+def _builtin_kind(runner: NodeRunner | None) -> str | None:
+    """The built-in kind a runner runs nodes as (its fields are checked), else None."""
+    if isinstance(runner, DagNodeRunner):
+        return "dag"
+    if isinstance(runner, ReconcilerNodeRunner):
+        return "reconciler"
+    if isinstance(runner, MetaNodeRunner):
+        return "meta"
+    return None
+
+
+def _nested_metas(meta: object) -> list[tuple[Hashable, object]]:
+    """``(node_id, nested MetaDAG)`` of the nodes that run a MetaDAG of this library."""
+    assert isinstance(meta, MetaDAG)
+    runners = meta._runners
+    return [
+        (node_id, spec.meta)
+        for node_id, spec in meta._nodes.items()
+        if isinstance(spec.meta, MetaDAG)
+        and isinstance(runners.get(spec.node_type), MetaNodeRunner)
+    ]
