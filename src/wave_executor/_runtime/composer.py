@@ -129,9 +129,9 @@ async def compose(
     if events.active:
         translate = NodeEvents(events, direct, outcomes, starts, clock, task_events)
 
-    direct_specs: dict[Hashable, Any] = {}  # node -> the spec its attempts share
+    retry_specs: dict[Hashable, Any] = {}  # node -> the spec its next attempt reuses
 
-    def upstream_of(node_id: Hashable, wrapped: Any) -> dict[Any, Any]:
+    def upstream_of(wrapped: Any) -> dict[Any, Any]:
         """What the node gets as ``_upstream_outputs``: its own copy of the
         structure, so a node that edits it cannot change an upstream's result."""
         fresh = {k: copy_outputs(v) for k, v in external.items()} if external else {}
@@ -140,7 +140,7 @@ async def compose(
             if done is not None and done.nested is not None:
                 fresh[up] = nested_outputs(done.nested)
             else:
-                fresh[up] = copy_outputs(output)
+                fresh[up] = dict(output) if type(output) is dict else copy_outputs(output)
         return fresh
 
     async def body(node_id: Hashable, wrapped: Any) -> Any:
@@ -149,12 +149,16 @@ async def compose(
             if node_id not in starts:  # (NODE_STARTED came with the node run's TASK_STARTED)
                 starts[node_id] = clock()
             # A run of its own gives every attempt the same spec (built once per run).
-            spec = direct_specs.get(node_id)
+            spec = retry_specs.pop(node_id, None) if retry_specs else None
             if spec is None:
-                upstream = upstream_of(node_id, wrapped) if inject else None
-                spec = direct_specs[node_id] = direct_spec(node, upstream)
+                spec = direct_spec(node, upstream_of(wrapped) if inject else None)
             task_id = node.task_id
-            return {task_id: await node.body(task_id, attempt_spec(node, spec))}
+            try:
+                output = await node.body(task_id, attempt_spec(node, spec))
+            except BaseException:
+                retry_specs[node_id] = spec
+                raise
+            return {task_id: output}
         spec = nodes[node_id]
         started_at = datetime.now(UTC)
         start = starts[node_id] = clock()
@@ -164,7 +168,7 @@ async def compose(
         error: str | None = None
         runner = runners[spec.node_type]
         try:
-            upstream = upstream_of(node_id, wrapped) if inject else {}
+            upstream = upstream_of(wrapped) if inject else {}
             run_spec = spec
             if inject and spec.tasks:
                 run_spec = spec.with_tasks(inject_upstream(spec.tasks, upstream))
