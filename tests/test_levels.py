@@ -7,6 +7,8 @@ gaps are exact.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
 import itertools
 import json
 import pathlib
@@ -695,3 +697,125 @@ def test_a_wave_cut_at_the_total_deadline_counts_as_the_total_timeout() -> None:
     assert ctx.task_results["a"].error == "total execution timeout (2s) reached"
     assert ctx.stopped_reason == "total_timeout"
     assert not ctx.wave_results["wave-0"].timed_out
+
+
+# -- config validation, JSON output, per-wave timeouts and the gate ---------------------------
+
+
+@pytest.mark.parametrize("bad", ["bogus", "SEMANTIC_MERGE", "Append", "", None, 3, ["append"]])
+def test_a_bad_aggregation_strategy_fails_when_the_config_is_made(bad: Any) -> None:
+    with pytest.raises(ValueError, match="aggregation_strategy must be") as info:
+        WaveConfig(aggregation_strategy=bad)
+    message = str(info.value)
+    assert f"got {bad!r}" in message
+    assert all(repr(s.value) in message for s in AggregationStrategy)
+    with pytest.raises(ValueError, match="aggregation_strategy must be"):
+        dataclasses.replace(FAST, aggregation_strategy=bad)
+
+
+@pytest.mark.parametrize("strategy", list(AggregationStrategy))
+def test_an_aggregation_strategy_may_be_given_by_its_value(strategy: AggregationStrategy) -> None:
+    assert WaveConfig(aggregation_strategy=strategy).aggregation_strategy is strategy
+    by_value = WaveConfig(aggregation_strategy=strategy.value)  # type: ignore[arg-type]
+    assert by_value.aggregation_strategy is strategy
+    assert dataclasses.replace(by_value).aggregation_strategy is strategy
+
+
+def test_a_strategy_given_by_its_value_is_used_by_the_run() -> None:
+    config = WaveConfig(max_retries=0, aggregation_strategy="append")  # type: ignore[arg-type]
+    ctx, _ = level_run({"a": 0.0, "b": 0.0}, {}, Timeline(), config)
+    assert ctx.wave_results["wave-0"].merged_output == [{"id": "a"}, {"id": "b"}]
+
+
+def test_to_dict_is_json_ready_for_any_hashable_ids_and_outputs() -> None:
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    fetch, frozen, merge = ("fetch", 1), frozenset({"x"}), ("merge",)
+    outputs: dict[Any, Any] = {
+        fetch: {"tags": {"a"}, "pair": (1, 2), (3, 4): "tuple key", "at": when},
+        2: {"tags": {"b"}, 5: "int key"},
+        frozen: {1, 2},
+        merge: ("done", frozenset({1})),
+    }
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        await asyncio.sleep(0)
+        return outputs[task_id]
+
+    tasks: dict[Any, Any] = dict.fromkeys(outputs)
+    ctx, _ = level_run(tasks, {merge: {fetch, 2}}, body)
+    assert ctx.succeeded
+    records: list[Any] = [ctx, *ctx.waves, *ctx.wave_results.values()]
+    for record in records:
+        json.dumps(record.to_dict())
+    data = json.loads(json.dumps(ctx.to_dict()))
+    assert (data["total_tasks"], data["total_successful"], data["succeeded"]) == (4, 4, True)
+    wave0 = data["wave_results"]["wave-0"]
+    assert set(wave0["task_results"]) == {str(fetch), "2", str(frozen)}
+    fetched = wave0["task_results"][str(fetch)]
+    assert fetched["task_id"] == ["fetch", 1] and fetched["status"] == "success"
+    assert fetched["output"] == {
+        "tags": ["a"],
+        "pair": [1, 2],
+        "(3, 4)": "tuple key",
+        "at": when.isoformat(),
+    }
+    assert sorted(wave0["task_results"][str(frozen)]["output"]) == [1, 2]
+    merged = wave0["merged_output"]
+    assert merged["tags"] == [["a"], ["b"]] and merged["5"] == "int key"
+    assert merged["(3, 4)"] == "tuple key" and sorted(merged[str(frozen)]) == [1, 2]
+    assert data["wave_results"]["wave-1"]["task_results"][str(merge)]["output"] == ["done", [1]]
+    assert data["waves"][1]["task_ids"] == [["merge"]]
+    assert sorted(map(repr, data["waves"][0]["task_ids"])) == ["2", "['fetch', 1]", "['x']"]
+    # The records themselves are untouched.
+    assert ctx.outputs[fetch]["tags"] == {"a"} and ctx.outputs[merge] == ("done", frozenset({1}))
+
+
+def test_a_per_wave_timeout_that_leaves_the_wave_above_the_gate_lets_the_run_go_on() -> None:
+    # Default min_success_rate (0.7): 3 of 4 tasks succeed, one times out.
+    tasks = {"ok0": 1.0, "ok1": 1.0, "ok2": 1.0, "slow": 5.0, "next": 1.0}
+    config = WaveConfig(per_wave_timeout=2.0, max_retries=0)
+    ctx, elapsed = level_run(tasks, {"next": {"ok0"}}, Timeline(), config)
+    first = ctx.wave_results["wave-0"]
+    assert first.timed_out and first.timeout_count == 1
+    assert first.attempted_success_rate == 0.75
+    assert ctx.task_results["next"].status == "success"
+    assert ctx.stopped_reason is None and not ctx.cancelled and ctx.succeeded
+    assert elapsed == 3.0
+
+
+def test_a_per_wave_timeout_that_drops_the_wave_below_the_gate_stops_the_run() -> None:
+    # Default min_success_rate (0.7): 2 of 4 tasks time out.
+    tasks = {"ok0": 1.0, "ok1": 1.0, "slow0": 5.0, "slow1": 5.0, "next": 1.0}
+    body = Timeline()
+    config = WaveConfig(per_wave_timeout=2.0, max_retries=0)
+    ctx, elapsed = level_run(tasks, {"next": {"ok0"}}, body, config)
+    assert elapsed == 2.0
+    assert ctx.wave_results["wave-0"].timed_out
+    assert ctx.stopped_reason == "min_success_rate" and ctx.cancelled and not ctx.succeeded
+    assert not ctx.wave_results["wave-1"].executed and "next" not in body.start
+    after = ctx.task_results["next"]
+    assert after.status == "skipped"
+    why = "wave-1 did not run: the success rate of wave-0 (0.5) is below min_success_rate (0.7)"
+    assert why in (after.error or "")
+    # With allow_partial_success=False a single timeout stops the run.
+    strict = WaveConfig(per_wave_timeout=2.0, max_retries=0, allow_partial_success=False)
+    tasks = {"ok0": 1.0, "ok1": 1.0, "ok2": 1.0, "slow": 5.0, "next": 1.0}
+    ctx, _ = level_run(tasks, {"next": {"ok0"}}, Timeline(), strict)
+    assert ctx.stopped_reason == "allow_partial_success"
+    assert ctx.task_results["next"].status == "skipped"
+
+
+def test_a_per_wave_timeout_in_the_last_wave_sets_no_stop_reason() -> None:
+    config = WaveConfig(per_wave_timeout=2.0, max_retries=0)
+    ctx, elapsed = level_run({"a": 0.0, "b": 5.0}, {"b": {"a"}}, Timeline(), config)
+    assert elapsed == 2.0 and ctx.wave_results["wave-1"].timed_out
+    assert ctx.stopped_reason is None and not ctx.cancelled
+    assert not ctx.succeeded  # wave-1 (0 of 1) fails the gate, checked by succeeded
+
+
+def test_the_levels_doc_says_a_per_wave_timeout_goes_through_the_success_gate() -> None:
+    text = DOC.read_text()
+    [row] = [line for line in text.splitlines() if line.startswith("| `per_wave_timeout` |")]
+    assert 'stopped_reason="min_success_rate"' in row
+    assert 'stopped_reason="allow_partial_success"' in row
+    assert "does not stop the run, so it leaves `stopped_reason` None" not in text

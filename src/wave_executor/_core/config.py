@@ -36,6 +36,9 @@ class WaveConfig:
     HTTP 429/503 and timeouts), which shrink adaptive windows;
     ``adaptive_group_windows`` makes each group's budget an adaptive window
     too (its budget is then the ceiling).
+
+    ``aggregation_strategy`` also accepts a member's value (``"append"``),
+    stored as the member; anything else raises ``ValueError`` here.
     """
 
     max_parallel_per_wave: int = 10
@@ -84,6 +87,7 @@ class WaveConfig:
             raise ValueError(f"min_parallel must be >= 1, got {self.min_parallel}")
         if self.inter_wave_delay_ms < 0:
             raise ValueError(f"inter_wave_delay_ms must be >= 0, got {self.inter_wave_delay_ms}")
+        self.aggregation_strategy = _strategy(self.aggregation_strategy)
 
     def effective_retry_policy(self) -> RetryPolicy:
         """The policy in force: ``retry_policy`` or one built from the 0.3.0 fields."""
@@ -94,6 +98,19 @@ class WaveConfig:
     @property
     def has_total_timeout(self) -> bool:
         return not math.isinf(self.total_execution_timeout)
+
+
+def _strategy(value: object) -> AggregationStrategy:
+    """``value`` as an ``AggregationStrategy``: a member, or a string equal to a member's value."""
+    if isinstance(value, AggregationStrategy):
+        return value
+    values = [s.value for s in AggregationStrategy]
+    if isinstance(value, str) and value in values:
+        return AggregationStrategy(value)
+    raise ValueError(
+        "aggregation_strategy must be an AggregationStrategy or one of its values "
+        f"({', '.join(map(repr, values))}), got {value!r}"
+    )
 
 
 @lru_cache(maxsize=64)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.meta_records import jsonable
 from wave_executor._core.records import TaskResult, utc_now
 from wave_executor._core.status import TaskStatus
 
@@ -108,11 +109,12 @@ class WaveResult:
         return [r for r in self.task_results.values() if r.status in bad]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``ExecutionContext.to_dict()``."""
         return {
             "wave_id": self.wave_id,
             "wave_index": self.wave_index,
-            "task_results": {str(k): r.to_dict() for k, r in self.task_results.items()},
-            "merged_output": self.merged_output,
+            "task_results": {str(k): jsonable(r.to_dict()) for k, r in self.task_results.items()},
+            "merged_output": jsonable(self.merged_output),
             "success_count": self.success_count,
             "failure_count": self.failure_count,
             "timeout_count": self.timeout_count,
@@ -166,10 +168,11 @@ class WaveDefinition:
     dependencies_resolved: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``ExecutionContext.to_dict()``."""
         return {
             "wave_id": self.wave_id,
             "wave_index": self.wave_index,
-            "task_ids": _sorted_ids(self.task_ids),
+            "task_ids": jsonable(_sorted_ids(self.task_ids)),
             "task_count": len(self.tasks),
             "dependencies_resolved": self.dependencies_resolved,
         }
@@ -276,7 +279,13 @@ class ExecutionContext:
         return _ms(self.started_at, self.completed_at, self.duration_s)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (task ids as strings where they are keys)."""
+        """JSON-ready: ``json.dumps()`` takes it, whatever the task ids and outputs.
+
+        Task ids are strings (``str(id)``) where they are keys of
+        ``task_results``; elsewhere, and inside outputs, ``jsonable`` applies:
+        tuples and sets become lists, non-JSON dict keys strings, datetimes
+        ISO strings, other objects their ``repr()``.
+        """
         return {
             "execution_id": self.execution_id,
             "waves": [w.to_dict() for w in self.waves],
