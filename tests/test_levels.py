@@ -819,3 +819,15 @@ def test_the_levels_doc_says_a_per_wave_timeout_goes_through_the_success_gate() 
     assert 'stopped_reason="min_success_rate"' in row
     assert 'stopped_reason="allow_partial_success"' in row
     assert "does not stop the run, so it leaves `stopped_reason` None" not in text
+
+
+def test_checkpoint_results_hold_each_barrier_of_the_waves_that_ran() -> None:
+    body = Timeline(fail={"b"})
+    config = WaveConfig(allow_partial_success=False, max_retries=0)
+    tasks = {"a": 1.0, "b": 1.0, "c": 1.0, 1: 1.0}
+    ctx, _ = level_run(tasks, {"c": {"a"}, 1: {"c"}}, body, config)
+    assert ctx.stopped_reason == "allow_partial_success"
+    assert list(ctx.checkpoint_results) == ["wave-0"]  # wave-1 and wave-2 never ran
+    barrier = ctx.checkpoint_results["wave-0"]
+    assert {t: r.status for t, r in barrier.items()} == {"a": "success", "b": "failed"}
+    assert barrier == ctx.wave_results["wave-0"].task_results

@@ -199,7 +199,9 @@ class ExecutionContext:
     started_at: datetime = field(default_factory=utc_now)
     completed_at: datetime | None = None
     cancelled: bool = False
-    checkpoint_results: dict[str, dict[str, TaskResult]] = field(default_factory=dict)
+    #: wave id -> its task results at its barrier, for the waves that ran
+    #: (the records of ``wave_results``; 0.3.0 declared the field, never filled it).
+    checkpoint_results: dict[str, dict[Any, TaskResult]] = field(default_factory=dict)
     stopped_reason: str | None = None
     duration_s: float | None = None
 

@@ -245,6 +245,7 @@ class LevelRun:
             timed_out=timed_out,
         )
         ctx.wave_results[wave_id] = wave
+        ctx.checkpoint_results[wave_id] = ordered  # the barrier's record (0.3.0 field)
         if events.active:
             events.emit(
                 "WAVE_COMPLETED",
