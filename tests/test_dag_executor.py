@@ -582,3 +582,45 @@ def test_a_body_raising_cancelled_error_by_itself_fails_its_task(mode: str) -> N
     assert results["other"].status == TaskStatus.SUCCESS
     assert elapsed < 5
     assert not leftover
+
+
+def test_a_sync_executor_fails_each_task_at_once_saying_so() -> None:
+    def forgot_async(task_id: Any, spec: Any) -> Any:
+        return task_id * 2
+
+    async def main() -> Any:
+        cfg = WaveConfig(retry_policy=RetryPolicy(max_retries=3, base_delay=1.0))
+        return await DAGExecutor(cfg).execute({"a": 1, "b": 2}, {"b": ["a"]}, forgot_async)
+
+    result, elapsed = run_virtual(main())
+    a = result.task_results["a"]
+    assert a.status == TaskStatus.FAILED and a.retry_count == 0  # every attempt would fail alike
+    assert a.error == (
+        "the task executor returned 'aa' (str), not an awaitable: define it with 'async def'"
+    )
+    assert result.task_results["b"].status == TaskStatus.SKIPPED
+    assert elapsed == 0.0
+
+
+async def test_a_def_returning_an_awaitable_and_a_body_raising_type_error_are_ordinary() -> None:
+    async def twice(task_id: Any) -> Any:
+        return task_id * 2
+
+    def returns_coroutine(task_id: Any, spec: Any) -> Any:
+        return twice(task_id)
+
+    result = await DAGExecutor(FAST).execute({"a": 1}, None, returns_coroutine)
+    assert result.task_results["a"].output == "aa"
+
+    calls: list[Any] = []
+
+    async def raises_type_error(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        raise TypeError("bad operand")
+
+    policy = RetryPolicy(max_retries=1, base_delay=0.0)
+    result = await DAGExecutor(WaveConfig(retry_policy=policy)).execute(
+        {"a": 1}, None, raises_type_error
+    )
+    assert result.task_results["a"].error == "bad operand"
+    assert calls == ["a", "a"]  # retried as usual

@@ -23,6 +23,7 @@ second cancellation is a timeout however it ends.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable
@@ -32,6 +33,7 @@ __all__ = [
     "CANCEL_GRACE_S",
     "RECANCEL_EVERY_S",
     "AttemptTimeout",
+    "NotAwaitableError",
     "TaskBody",
     "Watchdog",
     "run_attempt",
@@ -53,6 +55,22 @@ class AttemptTimeout(TimeoutError):
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         super().__init__(f"timeout after {timeout:g}s")
+
+
+class NotAwaitableError(TypeError):
+    """The task executor returned something that cannot be awaited (a sync ``def``).
+
+    Every attempt would fail alike, so it is not retried.
+    """
+
+    def __init__(self, returned: object) -> None:
+        super().__init__(
+            f"the task executor returned {returned!r} ({type(returned).__name__}), "
+            "not an awaitable: define it with 'async def'"
+        )
+
+
+_UNSET: Any = object()
 
 
 class Watchdog:
@@ -171,13 +189,16 @@ async def run_attempt(
 ) -> Any:
     """Await ``body(task_id, spec)`` within ``limit`` seconds from ``now``.
 
-    Returns the output; raises ``AttemptTimeout`` on timeout and lets any
+    Returns the output; raises ``AttemptTimeout`` on timeout,
+    ``NotAwaitableError`` when ``body`` returned no awaitable, and lets any
     other exception of the body through.
     """
     if limit != math.inf:
         watchdog.arm(now + limit, task_id)
+    pending = _UNSET
     try:
-        output = await body(task_id, spec)
+        pending = body(task_id, spec)
+        output = await pending
     except asyncio.CancelledError:
         if watchdog.absorb():
             raise AttemptTimeout(limit) from None
@@ -185,6 +206,8 @@ async def run_attempt(
     except Exception as exc:
         if watchdog.disarm():
             raise AttemptTimeout(limit) from exc
+        if type(exc) is TypeError and pending is not _UNSET and not inspect.isawaitable(pending):
+            raise NotAwaitableError(pending) from None
         raise
     except BaseException:  # SystemExit, KeyboardInterrupt: never a timeout
         watchdog.disarm()

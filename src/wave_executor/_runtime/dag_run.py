@@ -40,6 +40,7 @@ from wave_executor._runtime.attempt import (
     CANCEL_GRACE_S,
     RECANCEL_EVERY_S,
     AttemptTimeout,
+    NotAwaitableError,
     TaskBody,
     Watchdog,
     run_attempt,
@@ -320,7 +321,10 @@ class DagRun:
         if breaker is None:
             breaker = self._circuits.create(i, task_id, spec)
         overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
-        self._record_failure(i, task_id, start, exc, breaker, overload=overload)
+        retryable = not isinstance(exc, NotAwaitableError)  # every attempt would fail alike
+        self._record_failure(
+            i, task_id, start, exc, breaker, overload=overload, retryable=retryable
+        )
 
     # -- pools ---------------------------------------------------------------
 
