@@ -327,3 +327,109 @@ def test_an_overdue_attempt_raising_a_base_exception_is_not_called_a_timeout(
     assert raised is exc_type
     assert cancelling == 0  # the watchdog took its cancellations back
     assert elapsed == pytest.approx(2.0)
+
+
+async def _group_with_a_late_failure() -> None:
+    """A TaskGroup whose child fails after the group body ended: on Python
+    3.11 and early 3.12 it leaves its task's cancellation count at 1."""
+
+    async def crash() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("child")
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(crash())
+    except* ValueError:
+        pass
+
+
+@pytest.mark.parametrize("second", ["raises_cancelled", "times_out"])
+def test_a_stale_cancellation_count_left_by_a_body_does_not_wreck_later_tasks(
+    second: str,
+) -> None:
+    async def body(task_id: Any, spec: Any) -> Any:
+        if task_id == "first":
+            await _group_with_a_late_failure()
+            return "ok"
+        if second == "raises_cancelled":
+            future = asyncio.get_running_loop().create_future()
+            future.cancel()
+            return await future
+        await asyncio.sleep(100)  # past its 1 s attempt timeout
+        return None
+
+    async def main() -> Any:
+        cfg = WaveConfig(
+            max_retries=0, max_parallel_per_wave=1, adaptive_batch_window=False,
+            default_task_timeout=1.0, total_execution_timeout=HANG,
+        )  # fmt: skip
+        return await DAGExecutor(cfg).execute(
+            {"first": 1, "second": 2}, {"second": ["first"]}, body
+        )
+
+    result, elapsed = run_virtual(main())
+    assert result.task_results["first"].status == TaskStatus.SUCCESS
+    tr = result.task_results["second"]
+    if second == "raises_cancelled":
+        assert (tr.status, tr.error) == (TaskStatus.FAILED, "CancelledError")
+        assert elapsed == pytest.approx(0.01)
+    else:
+        assert (tr.status, tr.error) == (TaskStatus.TIMEOUT, "timeout after 1s")
+        assert elapsed == pytest.approx(1.01)
+    assert result.stopped_reason is None
+
+
+def test_a_worker_crash_stops_the_run_before_the_others_unwind() -> None:
+    calls: list[str] = []
+
+    def broken_key(task_id: Any, spec: Any) -> Any:
+        if task_id == "a":
+            raise KeyError("no circuit key for a")  # a bug in the user's key function
+        return None
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        if task_id == "a":
+            await asyncio.sleep(0.1)
+            raise ValueError("a failed")
+        try:
+            await asyncio.sleep(1000)
+        except asyncio.CancelledError:
+            raise ConnectionError("lost while cancelled") from None  # retryable, normally
+
+    async def main() -> Any:
+        cfg = WaveConfig(max_retries=3, retry_backoff_factor=0.0)
+        async with asyncio.timeout(HANG):
+            await DAGExecutor(cfg).execute({"a": 1, "s": 2}, {}, body, circuit_key=broken_key)
+
+    with pytest.raises(ExceptionGroup) as caught:
+        run_virtual(main())
+    # Old code: also RuntimeError("TaskGroup ... is shutting down") from a retry of "s".
+    assert [type(e) for e in caught.value.exceptions] == [KeyError]
+    assert calls == ["a", "s"]
+
+
+def test_a_caller_cancelling_during_a_stop_on_first_error_unwind_gets_cancelled_error() -> None:
+    stubborn = Stubborn(swallow=3, refuse_for=60)
+
+    async def broken(task_id: Any, spec: Any) -> None:
+        await asyncio.sleep(1.0)
+        raise ValueError("bad")
+
+    async def main() -> Any:
+        cfg = WaveConfig(stop_on_first_error=True, max_retries=0)
+        run = asyncio.ensure_future(
+            DAGExecutor(cfg).execute(
+                {"stubborn": 1, "broken": 2}, None, dispatch(stubborn=stubborn, broken=broken)
+            )
+        )
+        await asyncio.sleep(2.0)  # the run is unwinding, held up by "stubborn"
+        run.cancel()
+        async with asyncio.timeout(HANG):
+            with pytest.raises(asyncio.CancelledError):
+                await run  # old code on 3.11/3.12: a result, the cancellation lost
+        return await leftover_tasks()
+
+    leftover, _ = run_virtual(main())
+    assert not leftover

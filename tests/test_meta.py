@@ -754,3 +754,34 @@ def test_an_always_task_never_up_times_its_node_out_naming_it() -> None:
     assert node.status == "timeout"
     assert node.error is not None and "'server'" in node.error and "mark_ready" in node.error
     assert elapsed == pytest.approx(5.0, abs=0.2)
+
+
+def test_an_always_task_that_exited_cleanly_counts_though_it_was_restarted_since() -> None:
+    runs: list[float] = []
+
+    async def serve(task_id: Any, spec: Any) -> Any:
+        if task_id == "flusher":
+            runs.append(asyncio.get_running_loop().time())
+            if len(runs) == 1:
+                await asyncio.sleep(0.5)
+                return "flushed"  # up: a clean exit at t=0.5
+            await asyncio.sleep(10_000)  # restarted at once; never ready
+        await asyncio.sleep(2.0)
+        return "migrated"
+
+    async def main() -> MetaDAGResult:
+        node = MetaDAGNodeSpec(
+            "svc",
+            {"flusher": {}, "migrate": {}},
+            serve,
+            node_type="reconciler",
+            policies={"flusher": "always"},
+            completion_timeout=10.0,
+            restart_backoff_base=0.1,
+        )
+        return await MetaDAG().add_node(node).execute()
+
+    result, elapsed = run_virtual(main())
+    assert result.node_results["svc"].status == "success"
+    assert len(runs) == 2
+    assert elapsed == pytest.approx(2.0, abs=0.2)

@@ -243,3 +243,20 @@ async def test_a_nested_node_hiding_an_outer_upstream_node_fails_the_meta_node()
     assert sub.error is not None and "ValueError: nested node 'extract'" in sub.error
     assert "'load'" in sub.error
     assert calls == ["outer_extract"]  # nothing of the nested graph ran
+
+
+@pytest.mark.parametrize("path", ["direct", "own"])
+async def test_a_sync_task_executor_fails_its_node_alike_on_both_paths(path: str) -> None:
+    calls: list[Any] = []
+
+    def forgot_async(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        return {"v": 1}
+
+    cfg = WaveConfig(max_retries=2, retry_backoff_factor=0.0, circuit_breaker_enabled=False)
+    meta = metadag(path).add_node(MetaDAGNodeSpec("n", {"t": {}}, forgot_async, config=cfg))
+    node = (await meta.execute()).node_results["n"]
+    assert node.status == "failed"
+    assert node.task_results["t"]["retry_count"] == 0
+    assert "not an awaitable: define it with 'async def'" in node.task_results["t"]["error"]
+    assert calls == ["t"]  # not retried (the direct path used to retry it twice)

@@ -33,9 +33,11 @@ __all__ = [
     "CANCEL_GRACE_S",
     "RECANCEL_EVERY_S",
     "AttemptTimeout",
+    "UNSET",
     "NotAwaitableError",
     "TaskBody",
     "Watchdog",
+    "not_awaitable",
     "run_attempt",
 ]
 
@@ -70,13 +72,20 @@ class NotAwaitableError(TypeError):
         )
 
 
-_UNSET: Any = object()
+#: What ``pending`` holds until the task executor has returned.
+UNSET: Any = object()
+
+
+def not_awaitable(exc: Exception, pending: Any) -> bool:
+    """Was ``exc`` the ``await`` of what the task executor returned refusing it?"""
+    return type(exc) is TypeError and pending is not UNSET and not inspect.isawaitable(pending)
 
 
 class Watchdog:
     """Enforces the deadline of whatever attempt its worker task is running."""
 
     __slots__ = (
+        "_base",
         "_cancels",
         "_deadline",
         "_loop",
@@ -103,6 +112,9 @@ class Watchdog:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the timer fires (inf: no timer)
         self._cancels = 0  # cancellations of the current attempt not yet taken back
+        # The task's cancellation count before our first one: not always 0, as
+        # a TaskGroup in a body can leave one behind on Python < 3.12.x.
+        self._base = 0
         self._overdue = False  # the attempt swallowed one and was cancelled again
         self._warned = False
 
@@ -127,7 +139,7 @@ class Watchdog:
     def absorb(self) -> bool:
         """In ``except CancelledError``: was this cancellation ours (and only ours)?"""
         self._deadline = math.inf
-        return self._cancels > 0 and self._settle() == 0
+        return self._cancels > 0 and self._settle() <= self._base
 
     def close(self) -> None:
         if self._timer is not None:
@@ -156,6 +168,7 @@ class Watchdog:
             return
         if self._loop.time() >= deadline:
             self._cancels = 1
+            self._base = self._task.cancelling()
             self._task.cancel()
             if self._recancel_every is not None:
                 self._timer = self._loop.call_later(self._recancel_every, self._fire)
@@ -195,7 +208,7 @@ async def run_attempt(
     """
     if limit != math.inf:
         watchdog.arm(now + limit, task_id)
-    pending = _UNSET
+    pending = UNSET
     try:
         pending = body(task_id, spec)
         output = await pending
@@ -206,7 +219,7 @@ async def run_attempt(
     except Exception as exc:
         if watchdog.disarm():
             raise AttemptTimeout(limit) from exc
-        if type(exc) is TypeError and pending is not _UNSET and not inspect.isawaitable(pending):
+        if not_awaitable(exc, pending):
             raise NotAwaitableError(pending) from None
         raise
     except BaseException:  # SystemExit, KeyboardInterrupt: never a timeout

@@ -33,6 +33,7 @@ from wave_executor._core.records import TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._core.store_protocol import RunStore
+from wave_executor._runtime.attempt import UNSET, NotAwaitableError, not_awaitable
 from wave_executor._runtime.direct_nodes import (
     DirectNode,
     attempt_spec,
@@ -153,8 +154,15 @@ async def compose(
             if spec is None:
                 spec = direct_spec(node, upstream_of(wrapped) if inject else None)
             task_id = node.task_id
+            pending = UNSET
             try:
-                output = await node.body(task_id, attempt_spec(node, spec))
+                pending = node.body(task_id, attempt_spec(node, spec))
+                output = await pending
+            except Exception as exc:
+                retry_specs[node_id] = spec
+                if not_awaitable(exc, pending):  # as run_attempt says it in a run of its own
+                    raise NotAwaitableError(pending) from None
+                raise
             except BaseException:
                 retry_specs[node_id] = spec
                 raise

@@ -143,6 +143,8 @@ class DagRun:
         if self._plan.done:
             self._finished.set_result(None)
         total = settings.total_timeout
+        me = asyncio.current_task()
+        cancels_before = 0 if me is None else me.cancelling()
         try:
             async with asyncio.timeout(None if total == math.inf else total):
                 try:
@@ -171,6 +173,11 @@ class DagRun:
                     "execution %s: the run ended %.3g s after it was stopped",
                     self._execution_id, late,
                 )  # fmt: skip
+        cancelled = me is not None and me.cancelling() > cancels_before
+        if stopped == "stop_on_first_error" and cancelled:
+            # The caller cancelled while the run unwound; on Python < 3.13 the
+            # TaskGroup reports only our _StopRun then: the cancellation wins.
+            raise asyncio.CancelledError
         if stopped is not None:
             self._end_unfinished(stopped)
         finished = self._loop.time()
@@ -227,13 +234,20 @@ class DagRun:
         assert task is not None
         watchdog = Watchdog(self._loop, task, RECANCEL_EVERY_S)
         try:
-            await self._work(watchdog, task)
+            await self._work(watchdog)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            # Stop before the group's done-callback cancels the other workers,
+            # so that none of them retries or starts anything while it unwinds.
+            self._stop()
+            raise
         finally:
             watchdog.close()
             self._workers -= 1
             self._worker_tasks.discard(task)
 
-    async def _work(self, watchdog: Watchdog, me: asyncio.Task[None]) -> None:
+    async def _work(self, watchdog: Watchdog) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
         plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
         clock = self._loop.time
@@ -280,14 +294,16 @@ class DagRun:
                     i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
                 )
             except asyncio.CancelledError as exc:
-                if me.cancelling():
+                if self._stopping:
                     # Cancelled (run stopped, timed out, or caller gone): remember the start.
                     self._interrupted[i] = start
                     if breaker is not None:
                         breaker.release_probe()
                     raise
-                # Nobody cancelled this worker: the body raised CancelledError itself
-                # (it awaited something that was cancelled). That is the task's failure.
+                # The run is not stopping: nobody cancelled this worker, the body raised
+                # CancelledError itself (it awaited something that was cancelled). That
+                # is the task's failure. (Not ``cancelling()``: a TaskGroup in a body
+                # can leave a stale count behind on Python < 3.12.x.)
                 self._attempt_failed(
                     i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
                 )

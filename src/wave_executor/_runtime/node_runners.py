@@ -131,7 +131,14 @@ class ReconcilerNodeRunner:
             restart_settings=spec.restart_settings,
         )
         changed = asyncio.Event()
-        reconciler.on_event(lambda _type, _event: changed.set())
+        up: set[Any] = set()  # tasks seen up (a clean exit, or ready) since they started
+
+        def watch(event_type: str, event: dict[str, Any]) -> None:
+            if event_type in ("TASK_COMPLETED", "TASK_READY"):
+                up.add(event["task_id"])
+            changed.set()
+
+        reconciler.on_event(watch)
         if events is not None:
             reconciler.on_event(events)
         complete: asyncio.Task[bool] | None = None
@@ -168,7 +175,7 @@ class ReconcilerNodeRunner:
                 if complete.done():
                     if not complete.result():
                         return self._outcome(reconciler, "timeout", f"tasks not complete {late}")
-                    down = [t for t in down if not _is_up(reconciler, t)]
+                    down = [t for t in down if t not in up and not _is_up(reconciler, t)]
                     if not down:
                         return self._outcome(reconciler, "success", None)
                 if expired:
