@@ -224,6 +224,25 @@ async def test_callables_returning_awaitables_are_still_accepted_and_run(name: s
     assert result.node_results["r"].task_outputs == {"t": expected}
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_restart_attempts": -1}, r"max_restart_attempts must be an int >= 0, got -1"),
+        ({"max_restart_attempts": {"y": 2.5}}, r"max_restart_attempts for task 'y' must be"),
+        ({"max_restart_attempts": {"ghost": 1}}, r"max_restart_attempts given for task 'ghost'"),
+        ({"restart_backoff_base": "fast"}, r"restart_backoff_base must be a number >= 0"),
+        ({"timeouts": 0}, r"timeout must be > 0 seconds or None, got 0"),
+        ({"timeouts": {"x": -5.0}}, r"timeout for task 'x' must be > 0 seconds"),
+    ],
+)
+def test_reconciler_restart_settings_are_checked_as_the_reconciler_checks_them(
+    settings: dict[str, Any], message: str
+) -> None:
+    """They used to fail only when the node ran, after the nodes before it."""
+    with pytest.raises(ValueError, match=rf"^node 'r': {message}"):
+        MetaDAG().add_node(rec(tasks={"x": {}, "y": {}}, **settings))
+
+
 def test_what_0_3_0_accepted_still_runs() -> None:
     """Dependency values of every usual shape, policies in every accepted form,
     an infinite completion timeout and no fallback poll at all."""

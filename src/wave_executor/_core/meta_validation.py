@@ -30,7 +30,7 @@ from typing import Any
 
 from wave_executor._core.graph import build_graph
 from wave_executor._core.meta_records import MetaDAGNodeSpec
-from wave_executor._core.restart import RestartPolicy
+from wave_executor._core.restart_args import restart_args
 from wave_executor.errors import GraphError, UnknownDependencyError, WaveCircularDependencyError
 
 __all__ = [
@@ -78,7 +78,7 @@ def check_spec(spec: MetaDAGNodeSpec, kind: str | None, *, inject: bool) -> None
         )
     _check_task_graph(node_id, tasks, spec.task_dependencies, kind == "reconciler")
     if kind == "reconciler":
-        _check_policies(node_id, spec.policies, tasks)
+        _check_restart_settings(spec, tasks)
         _check_positive(node_id, "completion_timeout", spec.completion_timeout, none_ok=False)
         _check_positive(
             node_id, "completion_poll_interval", spec.completion_poll_interval, none_ok=True
@@ -160,31 +160,16 @@ def _check_task_graph(
             raise _for_node(node_id, exc) from None
 
 
-def _check_policies(node_id: Hashable, policies: Any, tasks: Mapping[Any, Any]) -> None:
-    """Restart policies as ``WaveReconciler.update`` takes them: one, or per task."""
-    if policies is None:
-        return
-    if isinstance(policies, Mapping):
-        for task_id, value in policies.items():
-            if task_id not in tasks:
-                raise ValueError(
-                    f"node {node_id!r}: policies given for task {task_id!r}, "
-                    "which is not defined in tasks"
-                )
-            _check_policy(node_id, value, task_id)
-    else:
-        _check_policy(node_id, policies, None)
-
-
-def _check_policy(node_id: Hashable, value: Any, task_id: Any) -> None:
+def _check_restart_settings(spec: MetaDAGNodeSpec, tasks: Mapping[Any, Any]) -> None:
+    """Policies, attempt limits, backoff bases and timeouts, as ``WaveReconciler.update``
+    takes them (the same rules: ``restart_args``)."""
     try:
-        RestartPolicy(value)
-    except (ValueError, TypeError):
-        where = "" if task_id is None else f" for task {task_id!r}"
-        raise ValueError(
-            f"node {node_id!r}: unknown restart policy {value!r}{where}; "
-            "use 'no', 'on-failure' or 'always'"
-        ) from None
+        restart_args(
+            tasks, spec.policies, spec.max_restart_attempts, spec.restart_backoff_base,
+            spec.timeouts,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise _for_node(spec.node_id, exc) from None
 
 
 def _check_positive(node_id: Hashable, name: str, value: Any, *, none_ok: bool) -> None:

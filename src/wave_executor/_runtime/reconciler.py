@@ -13,10 +13,9 @@ See ``docs/reconciler.md`` for the restart rules and the differences from 0.3.0.
 from __future__ import annotations
 
 import copy
-import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
@@ -28,6 +27,7 @@ from wave_executor._core.reconcile import (
     SupervisedStatus,
 )
 from wave_executor._core.restart import RestartPolicy, RestartSettings
+from wave_executor._core.restart_args import restart_args
 from wave_executor._runtime.events import EventCallback
 from wave_executor._runtime.supervised_runs import mark_ready
 from wave_executor._runtime.supervisor import Supervisor, SupervisorSettings
@@ -45,7 +45,6 @@ __all__ = [
     "mark_ready",
 ]
 
-T = TypeVar("T")
 _Entry = tuple[ReconcileTaskSpec, ReconcileTaskState, set[Any]]
 _S = SupervisedStatus
 
@@ -276,72 +275,11 @@ def _desired_state(
         text = isinstance(upstream, str | bytes)
         deps[task_id] = upstream if text else list(dict.fromkeys(upstream))
     build_graph(tasks, deps)  # unknown ids -> ValueError naming them; cycles
-    policy = _per_task("policies", policies, tasks, RestartPolicy.ON_FAILURE, _policy)
-    attempts = _per_task("max_restart_attempts", max_restart_attempts, tasks, 5, _attempts)
-    base = _per_task("restart_backoff_base", restart_backoff_base, tasks, 3.0, _base)
-    timeout = _per_task("timeouts", timeouts, tasks, None, _timeout)
+    args = restart_args(tasks, policies, max_restart_attempts, restart_backoff_base, timeouts)
     specs = {
-        task_id: ReconcileTaskSpec(
-            task_id, spec, policy[task_id], attempts[task_id], base[task_id], timeout[task_id]
+        t: ReconcileTaskSpec(
+            t, spec, args.policy[t], args.attempts[t], args.base[t], args.timeout[t]
         )
-        for task_id, spec in tasks.items()
+        for t, spec in tasks.items()
     }
     return specs, {task_id: tuple(up) for task_id, up in deps.items() if up}
-
-
-def _per_task(
-    name: str,
-    value: Any,
-    tasks: Mapping[Any, Any],
-    default: Any,
-    convert: Callable[[Any, Any], T],
-) -> dict[Any, T]:
-    """One value per task from a dict (unlisted tasks get ``default``) or a single value."""
-    if value is None:
-        value = default
-    if isinstance(value, Mapping):
-        for task_id in value:
-            if task_id not in tasks:
-                raise ValueError(
-                    f"{name} given for task {task_id!r}, which is not defined in tasks"
-                )
-        return {task_id: convert(task_id, value.get(task_id, default)) for task_id in tasks}
-    one = convert(None, value)
-    return dict.fromkeys(tasks, one)
-
-
-def _where(task_id: Any) -> str:
-    return "" if task_id is None else f" for task {task_id!r}"
-
-
-def _policy(task_id: Any, value: Any) -> RestartPolicy:
-    try:
-        return RestartPolicy(value)
-    except ValueError:
-        raise ValueError(
-            f"unknown restart policy {value!r}{_where(task_id)}; use 'no', 'on-failure' or 'always'"
-        ) from None
-
-
-def _attempts(task_id: Any, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"max_restart_attempts{_where(task_id)} must be an int >= 0, got {value!r}"
-        )
-    return value
-
-
-def _base(task_id: Any, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        raise ValueError(
-            f"restart_backoff_base{_where(task_id)} must be a number >= 0, got {value!r}"
-        )
-    return float(value)
-
-
-def _timeout(task_id: Any, value: Any) -> float | None:
-    if value is None or value == math.inf:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"timeout{_where(task_id)} must be > 0 seconds or None, got {value!r}")
-    return float(value)
