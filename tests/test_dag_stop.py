@@ -433,3 +433,94 @@ def test_a_caller_cancelling_during_a_stop_on_first_error_unwind_gets_cancelled_
 
     leftover, _ = run_virtual(main())
     assert not leftover
+
+
+def test_a_cancelled_caller_is_cancelled_once_after_a_stop_on_first_error_unwind() -> None:
+    log: list[str] = []
+
+    async def body(task_id: Any, spec: Any) -> None:
+        if task_id == "bad":
+            await asyncio.sleep(1.0)
+            raise ValueError("bad")
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)  # a clean-up that takes a moment
+            raise
+
+    async def caller() -> None:
+        cfg = WaveConfig(stop_on_first_error=True, max_retries=0)
+        try:
+            await DAGExecutor(cfg).execute({"bad": 1, "slow": 2}, None, body)
+        except asyncio.CancelledError:
+            try:
+                await asyncio.sleep(1)  # the caller's own clean-up
+                log.append("clean-up done")
+            except asyncio.CancelledError:  # Python 3.13, before the fix
+                log.append("a second CancelledError")
+            raise
+
+    async def main() -> None:
+        task = asyncio.ensure_future(caller())
+        await asyncio.sleep(1.2)  # "bad" failed at 1.0; "slow" is cleaning up
+        task.cancel()
+        async with asyncio.timeout(HANG):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run_virtual(main())
+    assert log == ["clean-up done"]
+
+
+def test_a_stop_during_an_attempt_is_not_taken_for_its_timeout() -> None:
+    async def body(task_id: Any, spec: Any) -> None:
+        if task_id == "bad":
+            await asyncio.sleep(1.0)
+            raise ValueError("bad")
+        swallowed = 0
+        while True:  # swallows one cancellation (the stop's), yields to the next
+            try:
+                await asyncio.sleep(100)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed == 2:
+                    raise
+
+    async def main() -> Any:
+        cfg = WaveConfig(stop_on_first_error=True, max_retries=0)
+        async with asyncio.timeout(HANG):
+            return await DAGExecutor(cfg).execute(
+                {"bad": 1, "stub": 2}, None, body, timeouts={"stub": 1.5}
+            )
+
+    result, elapsed = run_virtual(main())
+    stub = result.task_results["stub"]
+    assert stub.status == TaskStatus.CANCELLED  # the stop at 1.0 came first
+    assert elapsed == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("stop", ["total_timeout", "stop_on_first_error"])
+async def test_bodies_get_their_clean_up_time_when_a_run_stops(stop: str) -> None:
+    """On a real clock: the run cancels the bodies once, then waits a second
+    before cancelling them again (after a failure it used to cancel them
+    twice at once, cutting their clean-up short)."""
+    cleaned: list[str] = []
+
+    async def body(task_id: Any, spec: Any) -> None:
+        if task_id == "bad":
+            await asyncio.sleep(0.02)
+            raise ValueError("bad")
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.05)  # closing a connection, say
+            cleaned.append(task_id)
+            raise
+
+    if stop == "total_timeout":
+        cfg, tasks = WaveConfig(total_execution_timeout=0.05), {"a": 1, "b": 2}
+    else:
+        cfg, tasks = WaveConfig(stop_on_first_error=True, max_retries=0), {"bad": 1, "a": 2}
+    result = await DAGExecutor(cfg).execute(tasks, None, body)
+    assert result.stopped_reason == stop
+    assert sorted(cleaned) == sorted(t for t in tasks if t != "bad")

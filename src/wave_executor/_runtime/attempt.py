@@ -112,8 +112,8 @@ class Watchdog:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf  # when the timer fires (inf: no timer)
         self._cancels = 0  # cancellations of the current attempt not yet taken back
-        # The task's cancellation count before our first one: not always 0, as
-        # a TaskGroup in a body can leave one behind on Python < 3.12.x.
+        # The task's cancellation count when the attempt started: not always 0,
+        # as a TaskGroup in a body can leave one behind on Python 3.11/3.12.
         self._base = 0
         self._overdue = False  # the attempt swallowed one and was cancelled again
         self._warned = False
@@ -121,6 +121,7 @@ class Watchdog:
     def arm(self, deadline: float, task_id: Hashable = None) -> None:
         self._deadline = deadline
         self._task_id = task_id
+        self._base = self._task.cancelling()  # any cancellation after this is not stale
         if deadline < self._timer_at:  # rare: no timer yet, or a shorter limit than before
             if self._timer is not None:
                 self._timer.cancel()
@@ -168,7 +169,6 @@ class Watchdog:
             return
         if self._loop.time() >= deadline:
             self._cancels = 1
-            self._base = self._task.cancelling()
             self._task.cancel()
             if self._recancel_every is not None:
                 self._timer = self._loop.call_later(self._recancel_every, self._fire)

@@ -155,7 +155,7 @@ class DagRun:
                             await self._finished
                         except asyncio.CancelledError:  # the group now cancels the workers
                             self._stop()
-                            self._watch_unwinding(self._loop.time())
+                            self._watch_unwinding(self._loop.time(), first=True)
                             raise
                 except* _StopRun:
                     stopped = "stop_on_first_error"
@@ -175,8 +175,10 @@ class DagRun:
                 )  # fmt: skip
         cancelled = me is not None and me.cancelling() > cancels_before
         if stopped == "stop_on_first_error" and cancelled:
-            # The caller cancelled while the run unwound; on Python < 3.13 the
-            # TaskGroup reports only our _StopRun then: the cancellation wins.
+            # The caller cancelled while the run unwound: the cancellation wins.
+            # Python 3.13's TaskGroup has requested it again (taken here, once);
+            # before 3.13 it reports only our _StopRun, so we raise it.
+            await asyncio.sleep(0)
             raise asyncio.CancelledError
         if stopped is not None:
             self._end_unfinished(stopped)
@@ -610,13 +612,17 @@ class DagRun:
         self._stopping = True
         self._cancel_backoff_timers()
 
-    def _watch_unwinding(self, since: float) -> None:
-        """Until the workers are gone, cancel again those that swallowed the cancellation."""
+    def _watch_unwinding(self, since: float, first: bool = False) -> None:
+        """Until the workers are gone, cancel again those that swallowed the cancellation.
+
+        The first call only schedules the next: the group is cancelling the
+        workers now, and their clean-up gets ``RECANCEL_EVERY_S``.
+        """
         alive = [task for task in self._worker_tasks if not task.done()]
         late = self._loop.time() - since
         if not alive:
             return
-        if late > 0:
+        if not first:
             if self._warned_at is None and late >= CANCEL_GRACE_S:
                 self._warned_at = since
                 codes, interrupted = self._plan.codes, self._interrupted
