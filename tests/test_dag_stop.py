@@ -524,3 +524,19 @@ async def test_bodies_get_their_clean_up_time_when_a_run_stops(stop: str) -> Non
     result = await DAGExecutor(cfg).execute(tasks, None, body)
     assert result.stopped_reason == stop
     assert sorted(cleaned) == sorted(t for t in tasks if t != "bad")
+
+
+def test_an_attempt_that_leaves_a_stale_count_and_then_hangs_still_times_out() -> None:
+    async def body(task_id: Any, spec: Any) -> None:
+        await _group_with_a_late_failure()  # Python 3.11/3.12: cancelling() stays 1
+        await asyncio.sleep(100)  # past its 1 s timeout, in the same attempt
+
+    async def main() -> Any:
+        cfg = WaveConfig(max_retries=0, default_task_timeout=1.0)
+        async with asyncio.timeout(HANG):
+            return await DAGExecutor(cfg).execute({"t": 1}, None, body)
+
+    result, elapsed = run_virtual(main())
+    tr = result.task_results["t"]
+    assert (tr.status, tr.error) == (TaskStatus.TIMEOUT, "timeout after 1s")
+    assert elapsed == pytest.approx(1.0)

@@ -96,6 +96,7 @@ class Watchdog:
         "_timer",
         "_timer_at",
         "_warned",
+        "fired",
     )
 
     def __init__(
@@ -117,6 +118,8 @@ class Watchdog:
         self._base = 0
         self._overdue = False  # the attempt swallowed one and was cancelled again
         self._warned = False
+        #: Set by ``absorb()``: whether the attempt that just ended was cancelled by us.
+        self.fired = False
 
     def arm(self, deadline: float, task_id: Hashable = None) -> None:
         self._deadline = deadline
@@ -140,7 +143,8 @@ class Watchdog:
     def absorb(self) -> bool:
         """In ``except CancelledError``: was this cancellation ours (and only ours)?"""
         self._deadline = math.inf
-        return self._cancels > 0 and self._settle() <= self._base
+        self.fired = self._cancels > 0
+        return self.fired and self._settle() <= self._base
 
     def close(self) -> None:
         if self._timer is not None:

@@ -302,12 +302,13 @@ class DagRun:
                     if breaker is not None:
                         breaker.release_probe()
                     raise
-                # The run is not stopping: nobody cancelled this worker, the body raised
-                # CancelledError itself (it awaited something that was cancelled). That
-                # is the task's failure. (Not ``cancelling()``: a TaskGroup in a body
-                # can leave a stale count behind on Python < 3.12.x.)
+                # The run is not stopping, so only the watchdog may have cancelled this
+                # worker (a stale count left by a TaskGroup in the body, Python 3.11/3.12,
+                # hid that from it); or the body raised CancelledError itself (it
+                # awaited something that was cancelled). Either is the task's failure.
+                failure: BaseException = AttemptTimeout(timeout) if watchdog.fired else exc
                 self._attempt_failed(
-                    i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
+                    i, task_id, spec, failure, start, breaker, in_flight, group_in_flight
                 )
             except BaseException:
                 self._interrupted[i] = start
