@@ -141,7 +141,7 @@ async def compose(
             if done is not None and done.nested is not None:
                 fresh[up] = nested_outputs(done.nested)
             else:
-                fresh[up] = dict(output) if type(output) is dict else copy_outputs(output)
+                fresh[up] = copy_outputs(output)
         return fresh
 
     async def body(node_id: Hashable, wrapped: Any) -> Any:

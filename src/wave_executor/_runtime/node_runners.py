@@ -17,6 +17,8 @@ from wave_executor._core.meta_records import (
     nested_outputs,
 )
 from wave_executor._core.records import TaskResult
+from wave_executor._core.restart import RestartPolicy
+from wave_executor._core.restart_args import restart_args
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor._runtime.events import EventCallback
 from wave_executor._runtime.executor import DAGExecutor
@@ -221,16 +223,16 @@ class ReconcilerNodeRunner:
 
 def _always_tasks(spec: MetaDAGNodeSpec) -> list[Any]:
     """The node's tasks under "always": services, never "complete", so they count once up."""
-    policies = spec.policies
-    if policies is None:
-        return []
-    if isinstance(policies, str):
-        return list(spec.tasks) if policies == "always" else []
-    return [t for t in spec.tasks if policies.get(t) == "always"]
+    args = restart_args(
+        spec.tasks, spec.policies, spec.max_restart_attempts, spec.restart_backoff_base,
+        spec.timeouts,
+    )  # fmt: skip
+    return [t for t, policy in args.policy.items() if policy is RestartPolicy.ALWAYS]
 
 
 def _is_up(reconciler: WaveReconciler, task_id: Any) -> bool:
-    """Exited cleanly at least once, or running and declared ready (``mark_ready()``)."""
+    """Up now: its last run exited cleanly, or it runs and called ``mark_ready()``
+    (what the events, when the node's config has them off, would have said)."""
     state = reconciler.get_task_state(task_id)
     return state.status == "success" or (state.status == "running" and state.ready)
 
