@@ -95,10 +95,11 @@ class MetaDAG:
         docs/meta.md "Errors"): a repeated node id; for the built-in kinds
         (when the runner of ``spec.node_type`` is a built-in one), the fields
         that kind runs on: "dag" and "reconciler" need a callable
-        ``task_executor`` (its calls are awaited), ``tasks`` as a mapping and ``task_dependencies``
-        as a mapping naming only tasks of ``tasks``, without a cycle
-        (UnknownDependencyError / WaveCircularDependencyError); a
-        "reconciler" node valid ``policies`` and ``completion_timeout``,
+        ``task_executor`` (its calls are awaited), ``tasks`` as a mapping and
+        ``task_dependencies`` as a mapping naming only tasks of ``tasks``,
+        without a cycle (UnknownDependencyError /
+        WaveCircularDependencyError); a "reconciler" node restart settings
+        that ``WaveReconciler.update`` accepts and ``completion_timeout``,
         ``completion_poll_interval`` > 0; a "meta" node a ``meta`` with an
         ``execute()`` and no ``tasks`` of its own. Nodes of your own kinds
         only get the node-level checks (and, as the MetaDAG injects upstream

@@ -119,7 +119,7 @@ class DagRun:
         self._worker_tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.TimerHandle | None = None
         self._stopping = False  # the run is unwinding: start nothing more
-        self._warned_at: float | None = None  # when the run stopped, once a WARNING named tasks
+        self._stuck_since: float | None = None  # set (to the stop time) once a WARNING named tasks
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -167,8 +167,8 @@ class DagRun:
             if self._reaper is not None:
                 self._reaper.cancel()
                 self._reaper = None
-            if self._warned_at is not None:
-                late = self._loop.time() - self._warned_at
+            if self._stuck_since is not None:
+                late = self._loop.time() - self._stuck_since
                 log.info(
                     "execution %s: the run ended %.3g s after it was stopped",
                     self._execution_id, late,
@@ -295,9 +295,10 @@ class DagRun:
                 self._attempt_failed(
                     i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
                 )
-            except asyncio.CancelledError as exc:
-                if self._stopping:
-                    # Cancelled (run stopped, timed out, or caller gone): remember the start.
+            except BaseException as exc:
+                if self._stopping or not isinstance(exc, asyncio.CancelledError):
+                    # Cancelled (run stopped, timed out, or caller gone), or SystemExit
+                    # and the like: remember the start.
                     self._interrupted[i] = start
                     if breaker is not None:
                         breaker.release_probe()
@@ -310,11 +311,6 @@ class DagRun:
                 self._attempt_failed(
                     i, task_id, spec, failure, start, breaker, in_flight, group_in_flight
                 )
-            except BaseException:
-                self._interrupted[i] = start
-                if breaker is not None:
-                    breaker.release_probe()
-                raise
             else:
                 window.active -= 1
                 if window.limit < window.ceiling:
@@ -624,8 +620,8 @@ class DagRun:
         if not alive:
             return
         if not first:
-            if self._warned_at is None and late >= CANCEL_GRACE_S:
-                self._warned_at = since
+            if self._stuck_since is None and late >= CANCEL_GRACE_S:
+                self._stuck_since = since
                 codes, interrupted = self._plan.codes, self._interrupted
                 stuck = [
                     self._ids[i]
