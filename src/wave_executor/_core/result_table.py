@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from wave_executor._core.records import TaskResult
+from wave_executor._core.run_clock import RunClock
 from wave_executor._core.status import TERMINAL, TaskStatus, code_of, status_of
 
 __all__ = ["TaskResultTable"]
@@ -28,16 +29,15 @@ class TaskResultTable(Mapping[Any, TaskResult]):
 
     __slots__ = (
         "_cache",
+        "_clock",
         "_end",
         "_errors",
         "_ids",
         "_index",
-        "_mono0",
         "_outputs",
         "_retries",
         "_start",
         "_status",
-        "_wall0",
         "restored",
         "wave_id",
     )
@@ -47,8 +47,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         ids: list[Any],
         index: Mapping[Any, int],
         statuses: bytearray,
-        mono0: float,
-        wall0: float,
+        clock: RunClock,
         wave_id: str = "dag",
     ) -> None:
         n = len(ids)
@@ -63,8 +62,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         self._cache: dict[int, TaskResult] = {}
         #: Tasks whose stored success was reused instead of running them (resumed runs).
         self.restored: list[int] = []
-        self._mono0 = mono0
-        self._wall0 = wall0
+        self._clock = clock
         self.wave_id = wave_id
 
     # -- writing (the run) ---------------------------------------------------
@@ -100,7 +98,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         return self._status.count(code_of(status))
 
     def wall_time(self, t: float) -> datetime:
-        return datetime.fromtimestamp(self._wall0 + (t - self._mono0), UTC)
+        return self._clock.wall(t)
 
     def _has(self, i: int) -> bool:
         return self._status[i] in _TERMINAL_CODES

@@ -35,7 +35,9 @@ from wave_executor._core.ready import GroupedReady
 from wave_executor._core.records import DAGExecutionResult, EscalationReport
 from wave_executor._core.result_table import TaskResultTable
 from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.run_clock import RunClock
 from wave_executor._core.status import TaskStatus, code_of
+from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import (
     CANCEL_GRACE_S,
     RECANCEL_EVERY_S,
@@ -93,6 +95,7 @@ class DagRun:
         specialist: AdaptiveSemaphore | None = None,
         recorder: RunRecorder | None = None,
         restored: Mapping[int, Any] | None = None,
+        clock: RunClock | None = None,
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
@@ -123,10 +126,12 @@ class DagRun:
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
-        mono0, wall0 = self._loop.time(), time.time()
-        self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, mono0, wall0)
+        if clock is None:
+            clock = RunClock(self._loop.time(), time.time())
+        self._clock = clock
+        self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, clock)
         if recorder is not None:
-            recorder.set_clock(mono0, wall0)
+            recorder.set_clock(clock)
         # One generator per seeded policy, made on its first retry (seeding costs 15 µs).
         self._rngs: dict[int, random.Random] = {}
 
@@ -673,13 +678,11 @@ class DagRun:
     # -- helpers -------------------------------------------------------------
 
     def _wall(self, t: float) -> datetime:
-        return self._table.wall_time(t)
+        return self._clock.wall(t)
 
     def _inject(self, task_id: Any) -> Any:
         """A copy of the spec carrying its dependencies' outputs (never the caller's)."""
         spec = self._specs[task_id]
         table, index = self._table, self._graph.index
         outputs = {d: table.output_of(index[d]) for d in self._dependencies.get(task_id, ())}
-        if isinstance(spec, dict):
-            return {**spec, "_dep_outputs": outputs}
-        return {"spec": spec, "_dep_outputs": outputs}
+        return with_outputs(spec, DEP_OUTPUTS, outputs)

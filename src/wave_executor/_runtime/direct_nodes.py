@@ -27,6 +27,7 @@ from wave_executor._core.meta_records import MetaDAGNodeSpec
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
+from wave_executor._core.upstream import DEP_OUTPUTS, UPSTREAM_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.node_runners import describe_unsuccessful
 
@@ -143,25 +144,19 @@ def run_defaults(
     return common.policy, common.timeout, policies, timeouts
 
 
-def _with(spec: Any, key: str, value: Any) -> Any:
-    if isinstance(spec, dict):
-        return {**spec, key: value}
-    return {"spec": spec, key: value}
-
-
 def direct_spec(node: DirectNode, upstream: Mapping[Any, Any] | None) -> Any:
     """The task's spec as the node's own run holds it: the node's spec with
     ``_upstream_outputs`` (``upstream`` must be a fresh dict: the task gets it)."""
     if upstream is None:
         return node.spec
-    return _with(node.spec, "_upstream_outputs", upstream)
+    return with_outputs(node.spec, UPSTREAM_OUTPUTS, upstream)
 
 
 def attempt_spec(node: DirectNode, spec: Any) -> Any:
     """What one attempt gets, as from a run of its own: the same spec every
     attempt, or a fresh copy with ``_dep_outputs`` when the node injects them."""
     if node.inject_dep_outputs:  # a single task has no dependencies
-        return _with(spec, "_dep_outputs", {})
+        return with_outputs(spec, DEP_OUTPUTS, {})
     return spec
 
 

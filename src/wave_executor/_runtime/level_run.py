@@ -19,6 +19,7 @@ from wave_executor._core.config import WaveConfig
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
+from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult, unmet_policy
 from wave_executor._runtime.events import RunEvents
 from wave_executor._runtime.executor import DAGExecutor
@@ -283,9 +284,7 @@ class LevelRun:
         if not self._inject:
             return spec
         outputs = {d: self._results[d].output for d in self._deps.get(task_id, ())}
-        if isinstance(spec, dict):
-            return {**spec, "_dep_outputs": outputs}
-        return {"spec": spec, "_dep_outputs": outputs}
+        return with_outputs(spec, DEP_OUTPUTS, outputs)
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         results = self._results

@@ -19,6 +19,7 @@ from wave_executor._core.meta_records import (
 from wave_executor._core.records import TaskResult
 from wave_executor._core.restart import RestartPolicy
 from wave_executor._core.restart_args import restart_args
+from wave_executor._core.upstream import UPSTREAM_OUTPUTS, with_outputs
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor._runtime.events import EventCallback
 from wave_executor._runtime.executor import DAGExecutor
@@ -52,13 +53,10 @@ class NodeRunner(Protocol):
 
 def inject_upstream(tasks: Mapping[Any, Any], upstream: Mapping[Any, Any]) -> dict[Any, Any]:
     """Copies of ``tasks`` with ``_upstream_outputs`` (dicts get the key, others are wrapped)."""
-    out: dict[Any, Any] = {}
-    for task_id, spec in tasks.items():
-        if isinstance(spec, dict):
-            out[task_id] = {**spec, "_upstream_outputs": dict(upstream)}
-        else:
-            out[task_id] = {"spec": spec, "_upstream_outputs": dict(upstream)}
-    return out
+    return {
+        task_id: with_outputs(spec, UPSTREAM_OUTPUTS, dict(upstream))
+        for task_id, spec in tasks.items()
+    }
 
 
 class DagNodeRunner:

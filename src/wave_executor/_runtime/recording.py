@@ -13,6 +13,7 @@ from typing import Any
 
 from wave_executor._core.graph import Graph
 from wave_executor._core.resume import fingerprint, reusable_tasks, task_key
+from wave_executor._core.run_clock import RunClock
 from wave_executor._core.store_protocol import AttemptRecord, RunStore, TaskRecord
 
 __all__ = ["RunRecorder"]
@@ -36,15 +37,14 @@ class RunRecorder:
         self._graph = graph
         self._specs = specs
         self._fingerprints: list[str | None] = []
-        self._mono0 = 0.0
-        self._wall0 = 0.0
+        self._clock = RunClock(0.0, 0.0)
 
-    def set_clock(self, mono0: float, wall0: float) -> None:
+    def set_clock(self, clock: RunClock) -> None:
         """Records carry wall-clock times: the run's monotonic times are mapped here."""
-        self._mono0, self._wall0 = mono0, wall0
+        self._clock = clock
 
     def _wall(self, t: float) -> float:
-        return self._wall0 + (t - self._mono0)
+        return self._clock.seconds(t)
 
     async def begin(self) -> dict[int, Any]:
         """Claim the run; return the reusable tasks (index -> stored output)."""

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import time
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from wave_executor._core.reconcile import (
@@ -36,6 +37,8 @@ from wave_executor._core.reconcile import (
     reconcile_task,
 )
 from wave_executor._core.restart import RestartPolicy, RestartSettings, check_timeout, decide
+from wave_executor._core.run_clock import RunClock
+from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.supervised_runs import (
     CANCEL_GRACE_S,
@@ -103,7 +106,7 @@ class Supervisor:
         self._unannounced_stop = False  # stopped, but stop() has not finished yet
         self._restored = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._origin = (0.0, datetime.now(UTC))  # a (monotonic, wall) pair, for display
+        self._origin = RunClock(0.0, time.time())  # for display
         self.started_at: float | None = None
         self.cycles = 0
         self._rng = random.Random()
@@ -355,10 +358,7 @@ class Supervisor:
         argument = spec.spec
         if self._settings.inject_dep_outputs:  # the DAG executor's shape, on a copy
             outputs = {d: dep.output for d, dep in deps.items()}
-            if isinstance(argument, dict):
-                argument = {**argument, "_dep_outputs": outputs}
-            else:
-                argument = {"spec": argument, "_dep_outputs": outputs}
+            argument = with_outputs(argument, DEP_OUTPUTS, outputs)
         record.runs += 1
         record.restart_count = record.runs - 1
         record.ready, record.started_at, record.next_start_after = False, now, None
@@ -515,7 +515,7 @@ class Supervisor:
                 self._wake, self._complete = asyncio.Event(), asyncio.Event()
                 self._sync_complete()
             self._loop = loop
-            self._origin = (loop.time(), datetime.now(UTC))
+            self._origin = RunClock(loop.time(), time.time())
         return loop
 
     def _clock(self) -> float:
@@ -525,8 +525,7 @@ class Supervisor:
         """A monotonic time as a wall-clock datetime (for display only)."""
         if t is None:
             return None
-        mono, wall = self._origin
-        return wall + timedelta(seconds=t - mono)
+        return self._origin.wall(t)
 
     # -- checkpoints -----------------------------------------------------------
 
