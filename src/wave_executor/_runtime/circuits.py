@@ -16,15 +16,16 @@ from typing import Any
 
 from wave_executor._core.breaker import BreakerSettings, CircuitBreaker, CircuitBreakerRegistry
 from wave_executor._core.breaker import CircuitState as State
+from wave_executor._core.names import EventType
 from wave_executor._runtime.events import RunEvents
 from wave_executor._runtime.settings import KeyFunction, Pools
 
 __all__ = ["CircuitGate"]
 
 _EVENT = {
-    State.OPEN: "CIRCUIT_OPENED",
-    State.HALF_OPEN: "CIRCUIT_HALF_OPEN",
-    State.CLOSED: "CIRCUIT_CLOSED",
+    State.OPEN: EventType.CIRCUIT_OPENED,
+    State.HALF_OPEN: EventType.CIRCUIT_HALF_OPEN,
+    State.CLOSED: EventType.CIRCUIT_CLOSED,
 }
 
 

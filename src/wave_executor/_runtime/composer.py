@@ -29,6 +29,7 @@ from wave_executor._core.meta_records import (
     copy_outputs,
     nested_outputs,
 )
+from wave_executor._core.names import EventType
 from wave_executor._core.records import TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
@@ -171,7 +172,7 @@ async def compose(
         started_at = datetime.now(UTC)
         start = starts[node_id] = clock()
         if events.active:
-            events.emit("NODE_STARTED", node_id, node_type=spec.node_type)
+            events.emit(EventType.NODE_STARTED, node_id, node_type=spec.node_type)
         outcome: NodeOutcome | None = None
         error: str | None = None
         runner = runners[spec.node_type]
@@ -211,14 +212,16 @@ async def compose(
             task_dependencies=spec.task_dependencies,
         )
         if events.active:
-            events.emit("NODE_COMPLETED", node_id, status=outcome.status, duration_ms=duration_ms)
+            events.emit(
+                EventType.NODE_COMPLETED, node_id, status=outcome.status, duration_ms=duration_ms
+            )
         if outcome.status != "success":
             raise _NodeFailed(outcome.error or outcome.status)
         return outcome.task_outputs
 
     started_at = datetime.now(UTC)
     start = clock()
-    events.emit("META_EXECUTION_STARTED", None, total_nodes=len(nodes))
+    events.emit(EventType.META_EXECUTION_STARTED, None, total_nodes=len(nodes))
     retry, timeout, retry_overrides, timeout_overrides = run_defaults(nodes, direct)
     executor = DAGExecutor(_outer_config(config, retry, timeout))
     if translate is not None:
@@ -257,7 +260,7 @@ async def compose(
             dependencies=dependencies,
         )
         events.emit(
-            "META_EXECUTION_COMPLETED",
+            EventType.META_EXECUTION_COMPLETED,
             None,
             total_nodes=meta_result.total_nodes,
             successful_nodes=meta_result.successful_nodes,

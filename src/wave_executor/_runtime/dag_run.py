@@ -29,6 +29,7 @@ from typing import Any
 from wave_executor._core.breaker import CircuitBreaker
 from wave_executor._core.escalation import AttemptFailure, diagnose
 from wave_executor._core.graph import Graph
+from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.overload import is_overload
 from wave_executor._core.plan import Plan
 from wave_executor._core.ready import GroupedReady
@@ -141,7 +142,7 @@ class DagRun:
         settings = self._settings
         started = self._loop.time()
         started_at = self._wall(started)
-        self._events.emit("EXECUTION_STARTED", None, total_tasks=len(self._graph))
+        self._events.emit(EventType.EXECUTION_STARTED, None, total_tasks=len(self._graph))
         self._restore(started)
         stopped: str | None = None
         self._finished = self._loop.create_future()
@@ -163,9 +164,9 @@ class DagRun:
                             self._watch_unwinding(self._loop.time(), first=True)
                             raise
                 except* _StopRun:
-                    stopped = "stop_on_first_error"
+                    stopped = StopReason.STOP_ON_FIRST_ERROR
         except TimeoutError:
-            stopped = "total_timeout"
+            stopped = StopReason.TOTAL_TIMEOUT
         finally:
             self._group = None
             self._cancel_backoff_timers()
@@ -179,7 +180,7 @@ class DagRun:
                     self._execution_id, late,
                 )  # fmt: skip
         cancelled = me is not None and me.cancelling() > cancels_before
-        if stopped == "stop_on_first_error" and cancelled:
+        if stopped == StopReason.STOP_ON_FIRST_ERROR and cancelled:
             # The caller cancelled while the run unwound: the cancellation wins.
             # Python 3.13's TaskGroup has requested it again (taken here, once);
             # before 3.13 it reports only our _StopRun, so we raise it.
@@ -202,7 +203,7 @@ class DagRun:
         )
         if self._events.active:
             self._events.emit(
-                "EXECUTION_COMPLETED",
+                EventType.EXECUTION_COMPLETED,
                 None,
                 total_tasks=result.total_tasks,
                 total_successful=result.total_successful,
@@ -223,7 +224,11 @@ class DagRun:
             table.restored.append(i)
             if events.active:
                 events.emit(
-                    "TASK_COMPLETED", self._ids[i], status="success", duration_ms=0.0, restored=True
+                    EventType.TASK_COMPLETED,
+                    self._ids[i],
+                    status="success",
+                    duration_ms=0.0,
+                    restored=True,
                 )
 
     def _spawn(self, reserved: int) -> None:
@@ -277,7 +282,7 @@ class DagRun:
             if timeouts:
                 timeout = timeouts.get(i, default_timeout)
             if events.active and i not in retrying:
-                events.emit("TASK_STARTED", task_id)
+                events.emit(EventType.TASK_STARTED, task_id)
             breaker = None
             if shared_breakers or local_breakers:
                 breaker = circuits.find(i, task_id, spec)
@@ -396,7 +401,7 @@ class DagRun:
             self._sync_group(g)
         if self._events.active:
             self._events.emit(
-                "CONCURRENCY_CHANGED",
+                EventType.CONCURRENCY_CHANGED,
                 None,
                 limit=self._window.limit,
                 reason="overload",
@@ -420,7 +425,9 @@ class DagRun:
         released = plan.succeed(i)
         if self._events.active:
             duration_ms = (end - first) * 1000.0
-            self._events.emit("TASK_COMPLETED", task_id, status="success", duration_ms=duration_ms)
+            self._events.emit(
+                EventType.TASK_COMPLETED, task_id, status="success", duration_ms=duration_ms
+            )
         if not plan.unfinished:
             self._finish()
         elif self._workers < self._window.limit and (released > 1 or self._pools is not None):
@@ -504,7 +511,9 @@ class DagRun:
     def _schedule_retry(self, i: int, task_id: Any, attempt: int, error: str, delay: float) -> None:
         self._plan.back_off(i)
         if self._events.active:
-            self._events.emit("TASK_RETRYING", task_id, attempt=attempt, delay_s=delay, error=error)
+            self._events.emit(
+                EventType.TASK_RETRYING, task_id, attempt=attempt, delay_s=delay, error=error
+            )
         if delay <= 0:
             self._retry_due(i)
         else:
@@ -556,8 +565,8 @@ class DagRun:
         skipped = self._plan.fail(i, status)
         events = self._events
         if events.active:
-            events.emit("TASK_FAILED", task_id, status=status.value, error=error)
-            events.emit("TASK_ESCALATED", task_id, escalation=escalation["escalation"])
+            events.emit(EventType.TASK_FAILED, task_id, status=status.value, error=error)
+            events.emit(EventType.TASK_ESCALATED, task_id, escalation=escalation["escalation"])
         self._skip(skipped, task_id, now)
         if self._settings.stop_on_first_error and not self._stopping:
             self._stop()
@@ -576,7 +585,7 @@ class DagRun:
             self._table.record(s, now, now, None, error)
             self._store_outcome(s, TaskStatus.SKIPPED, None, error, now, now, 0)
             if self._events.active:
-                self._events.emit("TASK_SKIPPED", task_id, failed_deps=failed_deps)
+                self._events.emit(EventType.TASK_SKIPPED, task_id, failed_deps=failed_deps)
 
     def _store_outcome(
         self, i: int, status: TaskStatus, output: Any, error: str | None,
@@ -653,7 +662,7 @@ class DagRun:
 
     def _end_unfinished(self, reason: str) -> None:
         """Give every task that did not finish a result and a closing event."""
-        status = TaskStatus.TIMEOUT if reason == "total_timeout" else TaskStatus.CANCELLED
+        status = TaskStatus.TIMEOUT if reason == StopReason.TOTAL_TIMEOUT else TaskStatus.CANCELLED
         if reason == "total_timeout":
             error = f"total execution timeout ({self._settings.total_timeout:g}s) reached"
         else:
@@ -672,7 +681,11 @@ class DagRun:
             self._store_outcome(i, status, None, error, first, now, retries)
             if self._events.active:
                 self._events.emit(
-                    "TASK_FAILED", task_id, status=status.value, error=error, started=was_started
+                    EventType.TASK_FAILED,
+                    task_id,
+                    status=status.value,
+                    error=error,
+                    started=was_started,
                 )
 
     # -- helpers -------------------------------------------------------------

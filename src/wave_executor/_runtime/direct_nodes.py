@@ -24,6 +24,7 @@ from typing import Any
 
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.meta_records import MetaDAGNodeSpec
+from wave_executor._core.names import StopReason
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
@@ -195,7 +196,9 @@ def direct_outcome(
         completed_at=outer.completed_at,
         allow_partial_success=cfg.allow_partial_success,
         min_success_rate=cfg.min_success_rate,
-        stopped_reason="stop_on_first_error" if failed and cfg.stop_on_first_error else None,
+        stopped_reason=StopReason.STOP_ON_FIRST_ERROR
+        if failed and cfg.stop_on_first_error
+        else None,
         duration_s=outer.duration_ms / 1000.0,
     )
     if not failed:

@@ -10,6 +10,7 @@ from typing import Any
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
+from wave_executor._core.names import RunOutcome
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
@@ -133,10 +134,10 @@ class DAGExecutor(ExecutorBase):
             recorder=recorder,
             restored=restored,
         )
-        outcome = "interrupted"
+        outcome = RunOutcome.INTERRUPTED
         try:
             result = await run.run()
-            outcome = "completed" if result.succeeded else "failed"
+            outcome = RunOutcome.COMPLETED if result.succeeded else RunOutcome.FAILED
             await events.drain()
         finally:
             await events.close()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from wave_executor._core.aggregation import aggregate
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
@@ -32,7 +33,7 @@ TaskBody = Callable[[Any, Any], Awaitable[Any]]
 V = TypeVar("V")
 
 # Events of the per-wave DAG runs that the level run replaces with its own.
-_INNER_RUN_EVENTS = frozenset({"EXECUTION_STARTED", "EXECUTION_COMPLETED"})
+_INNER_RUN_EVENTS = frozenset({EventType.EXECUTION_STARTED, EventType.EXECUTION_COMPLETED})
 _ENVELOPE = frozenset({"event_type", "execution_id", "task_id", "timestamp"})
 
 
@@ -127,18 +128,21 @@ class LevelRun:
         deadline = start + cfg.total_execution_timeout
         try:
             events.emit(
-                "EXECUTION_STARTED", None, total_tasks=len(self._tasks), total_waves=len(ctx.waves)
+                EventType.EXECUTION_STARTED,
+                None,
+                total_tasks=len(self._tasks),
+                total_waves=len(ctx.waves),
             )
             stopped: str | None = None
             why = ""
             k = 0
             while k < len(self._waves):
                 if k and cfg.inter_wave_delay_ms and not await self._pause(deadline):
-                    stopped = "total_timeout"
+                    stopped = StopReason.TOTAL_TIMEOUT
                     break
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    stopped = "total_timeout"
+                    stopped = StopReason.TOTAL_TIMEOUT
                     break
                 stopped, why = await self._run_wave(ctx, k, remaining)
                 k += 1
@@ -154,7 +158,7 @@ class LevelRun:
             ctx.stopped_reason = stopped
             ctx.cancelled = stopped is not None
             events.emit(
-                "EXECUTION_COMPLETED",
+                EventType.EXECUTION_COMPLETED,
                 None,
                 total_tasks=ctx.total_tasks,
                 total_successful=ctx.total_successful,
@@ -195,7 +199,9 @@ class LevelRun:
         ctx.waves[k].dependencies_resolved = True
         self._wave_index = k
         t0 = loop.time()
-        events.emit("WAVE_STARTED", None, wave_index=k, wave_id=wave_id, total_tasks=len(ids))
+        events.emit(
+            EventType.WAVE_STARTED, None, wave_index=k, wave_id=wave_id, total_tasks=len(ids)
+        )
         results: dict[Any, TaskResult] = {}
         runnable: dict[Any, Any] = {}
         for task_id in ids:
@@ -203,7 +209,9 @@ class LevelRun:
             if bad:
                 error = f"skipped: dependencies did not succeed: {bad!r}"
                 results[task_id] = self._skipped(task_id, wave_id, error, t0)
-                events.emit("TASK_SKIPPED", task_id, failed_deps=bad, wave_id=wave_id, wave_index=k)
+                events.emit(
+                    EventType.TASK_SKIPPED, task_id, failed_deps=bad, wave_id=wave_id, wave_index=k
+                )
             else:
                 runnable[task_id] = self._spec_for(task_id)
         per_wave = cfg.per_wave_timeout
@@ -228,7 +236,7 @@ class LevelRun:
                 results[task_id] = self._adopt(dag, task_id, wave_id, t_inner)
             if dag.stopped_reason == "total_timeout":
                 timed_out = wave_cut
-                stopped = None if wave_cut else "total_timeout"
+                stopped = None if wave_cut else StopReason.TOTAL_TIMEOUT
             elif dag.stopped_reason is not None:
                 stopped = dag.stopped_reason
         ordered = {task_id: results[task_id] for task_id in ids}
@@ -249,7 +257,7 @@ class LevelRun:
         ctx.checkpoint_results[wave_id] = ordered  # the barrier's record (0.3.0 field)
         if events.active:
             events.emit(
-                "WAVE_COMPLETED",
+                EventType.WAVE_COMPLETED,
                 None,
                 wave_index=k,
                 wave_id=wave_id,
@@ -301,7 +309,7 @@ class LevelRun:
         error = r.error
         if (
             r.status == TaskStatus.TIMEOUT
-            and dag.stopped_reason == "total_timeout"
+            and dag.stopped_reason == StopReason.TOTAL_TIMEOUT
             and error is not None
             and error.startswith("total execution timeout")
         ):
@@ -338,7 +346,7 @@ class LevelRun:
                     task_id, wave_id, error, now
                 )
                 events.emit(
-                    "TASK_SKIPPED",
+                    EventType.TASK_SKIPPED,
                     task_id,
                     failed_deps=bad,
                     reason=reason,
@@ -364,7 +372,11 @@ class LevelRun:
         if event_type in _INNER_RUN_EVENTS:
             return
         data = {k: v for k, v in event.items() if k not in _ENVELOPE}
-        if event_type == "TASK_FAILED" and "started" in data and data.get("status") == "timeout":
+        if (
+            event_type == EventType.TASK_FAILED
+            and "started" in data
+            and data.get("status") == "timeout"
+        ):
             data["error"] = self._timeout_error
         k = self._wave_index
         self._events.emit(event_type, event["task_id"], wave_id=f"wave-{k}", wave_index=k, **data)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
+from wave_executor._core.names import EventType
 from wave_executor._runtime.direct_nodes import DirectNode, direct_escalation
 from wave_executor._runtime.events import RunEvents
 
@@ -54,38 +55,41 @@ class NodeEvents:
     def __call__(self, event_type: str, event: dict[str, Any]) -> None:
         """A callback for the node run."""
         node_id = event["task_id"]
-        if event_type == "TASK_SKIPPED":
-            self._events.emit("NODE_SKIPPED", node_id, failed_deps=event["failed_deps"])
+        if event_type == EventType.TASK_SKIPPED:
+            self._events.emit(EventType.NODE_SKIPPED, node_id, failed_deps=event["failed_deps"])
             return
         node = self._direct.get(node_id)
         if node is not None:
             self._direct_event(event_type, event, node_id, node)
-        elif event_type == "TASK_FAILED" and node_id not in self._finished:
+        elif event_type == EventType.TASK_FAILED and node_id not in self._finished:
             self._node_completed(node_id, event.get("status", "failed"))  # cut off
 
     def _direct_event(
         self, event_type: str, event: dict[str, Any], node_id: Hashable, node: DirectNode
     ) -> None:
         """The events a run of the node's own would give, in its order."""
-        if event_type == "TASK_STARTED":
+        if event_type == EventType.TASK_STARTED:
             self._starts.setdefault(node_id, self._clock())
-            self._events.emit("NODE_STARTED", node_id, node_type="dag")
+            self._events.emit(EventType.NODE_STARTED, node_id, node_type="dag")
             self._task_event(event_type, event, node_id, node)
-        elif event_type == "TASK_COMPLETED":
+        elif event_type == EventType.TASK_COMPLETED:
             self._task_event(event_type, event, node_id, node)
             self._events.emit(
-                "NODE_COMPLETED", node_id, status="success", duration_ms=event["duration_ms"]
+                EventType.NODE_COMPLETED,
+                node_id,
+                status="success",
+                duration_ms=event["duration_ms"],
             )
-        elif event_type == "TASK_RETRYING":
+        elif event_type == EventType.TASK_RETRYING:
             self._task_event(event_type, event, node_id, node)
-        elif event_type == "TASK_FAILED":
+        elif event_type == EventType.TASK_FAILED:
             if "started" in event:
                 # Cut off by the MetaDAG's total timeout. A node run of its own is
                 # cancelled from outside then, which closes no task: nor does this.
                 self._node_completed(node_id, event.get("status", "timeout"))
             else:
                 self._task_event(event_type, event, node_id, node)
-        elif event_type == "TASK_ESCALATED":  # always right after the last TASK_FAILED
+        elif event_type == EventType.TASK_ESCALATED:  # always right after the last TASK_FAILED
             escalation = direct_escalation(node, event["escalation"])
             self._task_event(event_type, {**event, "escalation": escalation}, node_id, node)
             self._node_completed(node_id, "failed")
@@ -100,4 +104,4 @@ class NodeEvents:
     def _node_completed(self, node_id: Hashable, status: str) -> None:
         began = self._starts.get(node_id)
         duration_ms = 0.0 if began is None else (self._clock() - began) * 1000.0
-        self._events.emit("NODE_COMPLETED", node_id, status=status, duration_ms=duration_ms)
+        self._events.emit(EventType.NODE_COMPLETED, node_id, status=status, duration_ms=duration_ms)

@@ -16,6 +16,7 @@ from wave_executor._core.meta_records import (
     TaskSummaries,
     nested_outputs,
 )
+from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.records import TaskResult
 from wave_executor._core.restart import RestartPolicy
 from wave_executor._core.restart_args import restart_args
@@ -93,7 +94,7 @@ class DagNodeRunner:
         if spec.accept_partial and result.succeeded:
             error = f"partial success: {len(bad)} of {len(results)} tasks did not succeed"
             return NodeOutcome("success", outputs, summaries, result, error)
-        status = "timeout" if result.stopped_reason == "total_timeout" else "failed"
+        status = "timeout" if result.stopped_reason == StopReason.TOTAL_TIMEOUT else "failed"
         return NodeOutcome(status, outputs, summaries, result, describe_unsuccessful(bad))
 
 
@@ -134,7 +135,7 @@ class ReconcilerNodeRunner:
         up: set[Any] = set()  # tasks seen up (a clean exit, or ready) since they started
 
         def watch(event_type: str, event: dict[str, Any]) -> None:
-            if event_type in ("TASK_COMPLETED", "TASK_READY"):
+            if event_type in (EventType.TASK_COMPLETED, EventType.TASK_READY):
                 up.add(event["task_id"])
             changed.set()
 

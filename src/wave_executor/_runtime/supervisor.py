@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wave_executor._core.names import EventType
 from wave_executor._core.reconcile import (
     TERMINAL,
     ActionKind,
@@ -143,12 +144,14 @@ class Supervisor:
         for record in self.records.values():
             if record.status is _S.STOPPED and record.reason == SHUTDOWN:
                 record.reason = None
-                self._move(record, _S.PENDING, "TASK_PENDING", reason="resumed")
+                self._move(record, _S.PENDING, EventType.TASK_PENDING, reason="resumed")
         self._dirty.update(dict.fromkeys(self.desired))
         self._control = loop.create_task(self._control_loop(), name=f"reconciler {self._rid}")
         if self._writer is not None:
             self._writer.start(loop)
-        self._emit("RECONCILER_STARTED", None, task_count=len(self.desired), restored=restored)
+        self._emit(
+            EventType.RECONCILER_STARTED, None, task_count=len(self.desired), restored=restored
+        )
 
     async def stop(self, limit: float | None = None) -> None:
         """Admit nothing new, cancel and await every run, flush checkpoints and events.
@@ -172,7 +175,7 @@ class Supervisor:
         await self._await_runs(limit)
         if self._unannounced_stop:
             self._unannounced_stop = False
-            self._emit("RECONCILER_STOPPED", None, reconcile_cycle=self.cycles)
+            self._emit(EventType.RECONCILER_STOPPED, None, reconcile_cycle=self.cycles)
         await self.settle()
 
     async def _await_runs(self, limit: float | None) -> None:
@@ -235,7 +238,7 @@ class Supervisor:
             ending.add(self._runs.cancel(task_id, REMOVED, override=True))
             record = self.records[task_id]
             if task_id not in self._runs and record.status is not _S.STOPPED:
-                self._move(record, _S.STOPPED, "TASK_STOPPED", reason=REMOVED)
+                self._move(record, _S.STOPPED, EventType.TASK_STOPPED, reason=REMOVED)
             record.reason = REMOVED
         for task_id in diff.added:
             if task_id in self._runs:  # removed a moment ago; that run is still ending
@@ -263,7 +266,7 @@ class Supervisor:
             "removed": len(diff.removed),
             "changed": len(diff.changed),
         }
-        self._emit("DESIRED_STATE_UPDATED", None, task_count=len(specs), **counts)
+        self._emit(EventType.DESIRED_STATE_UPDATED, None, task_count=len(specs), **counts)
         return {task for task in ending if task is not None}
 
     def _respec(self, task_id: Hashable, ending: set[asyncio.Task[Any] | None]) -> None:
@@ -275,7 +278,7 @@ class Supervisor:
         record = self.records[task_id]
         record.fresh_quota()
         if record.status is not _S.PENDING:
-            self._move(record, _S.PENDING, "TASK_PENDING", reason=SPEC_CHANGED)
+            self._move(record, _S.PENDING, EventType.TASK_PENDING, reason=SPEC_CHANGED)
 
     # -- the control loop ------------------------------------------------------
 
@@ -316,7 +319,7 @@ class Supervisor:
         action = reconcile_task(record, deps, now, rest_for_one=rest_for_one)
         if action.kind is ActionKind.UNSKIP:
             record.reason = record.root = record.last_error = None
-            self._move(record, _S.PENDING, "TASK_PENDING", reason="dependencies_recovered")
+            self._move(record, _S.PENDING, EventType.TASK_PENDING, reason="dependencies_recovered")
             action = reconcile_task(record, deps, now, rest_for_one=rest_for_one)
         if action.kind is ActionKind.START:
             if len(self._runs) < self._settings.cap:
@@ -341,7 +344,9 @@ class Supervisor:
         record.reason = record.last_error = reason
         record.root, record.next_start_after = root, None
         self._cancel_timer(record.task_id)
-        self._move(record, _S.SKIPPED, "TASK_SKIPPED", failed_deps=list(dead), reason=reason)
+        self._move(
+            record, _S.SKIPPED, EventType.TASK_SKIPPED, failed_deps=list(dead), reason=reason
+        )
 
     # -- runs --------------------------------------------------------------------
 
@@ -365,7 +370,9 @@ class Supervisor:
         record.dep_runs = {d: dep.run_id for d, dep in deps.items()}
         record.run_id = run_id = self._runs.reserve()
         restarts = record.restart_count
-        self._move(record, _S.RUNNING, "TASK_STARTED", restart_count=restarts, run=record.runs)
+        self._move(
+            record, _S.RUNNING, EventType.TASK_STARTED, restart_count=restarts, run=record.runs
+        )
         limit = check_timeout(spec.timeout_s)
         self._runs.start(self._bind_loop(), task_id, run_id, argument, limit)
 
@@ -387,10 +394,10 @@ class Supervisor:
         info = {"status": status.value, "duration_ms": round(ran_for * 1e3, 3), "run": record.runs}
         if status is _S.SUCCESS:
             record.output, record.last_error = exit_.output, None
-            self._move(record, status, "TASK_COMPLETED", **info)
+            self._move(record, status, EventType.TASK_COMPLETED, **info)
         else:
             record.last_error = exit_.error
-            self._move(record, status, "TASK_FAILED", error=exit_.error, **info)
+            self._move(record, status, EventType.TASK_FAILED, error=exit_.error, **info)
         spec = self.desired[record.task_id]  # a removed task's run exits as cancelled
         decision = decide(
             spec.restart_policy,
@@ -406,13 +413,15 @@ class Supervisor:
         failures = record.history.streak
         if decision.blocked is not None:
             record.reason = decision.blocked
-            self._move(record, _S.BLOCKED, "TASK_BLOCKED", reason=record.reason, failures=failures)
+            self._move(
+                record, _S.BLOCKED, EventType.TASK_BLOCKED, reason=record.reason, failures=failures
+            )
         elif decision.restart:
             record.next_start_after = now + decision.delay
             if status is not _S.SUCCESS:  # a clean exit still satisfies dependents
                 self._move(record, _S.PENDING)
             self._emit(
-                "TASK_RESTART_SCHEDULED", record.task_id, delay_s=decision.delay,
+                EventType.TASK_RESTART_SCHEDULED, record.task_id, delay_s=decision.delay,
                 restart_count=record.runs, after=status.value, failures=failures,
             )  # fmt: skip
             self._mark(record.task_id)
@@ -420,16 +429,16 @@ class Supervisor:
     def _after_cancel(self, record: TaskRecord, reason: str, upstream: Hashable | None) -> None:
         extra = {} if upstream is None else {"upstream": upstream}
         if reason == SHUTDOWN and not self._stopping:  # stop() timed out, start() came since
-            self._move(record, _S.PENDING, "TASK_STOPPED", reason=reason)  # resumes
+            self._move(record, _S.PENDING, EventType.TASK_STOPPED, reason=reason)  # resumes
             self._mark(record.task_id)
             return
         if reason in (REMOVED, SHUTDOWN):
             record.reason = reason
-            self._move(record, _S.STOPPED, "TASK_STOPPED", reason=reason, **extra)
+            self._move(record, _S.STOPPED, EventType.TASK_STOPPED, reason=reason, **extra)
             return
         if reason == SPEC_CHANGED:
             record.fresh_quota()
-        self._move(record, _S.PENDING, "TASK_STOPPED", reason=reason, **extra)  # runs again
+        self._move(record, _S.PENDING, EventType.TASK_STOPPED, reason=reason, **extra)  # runs again
         self._mark(record.task_id)
 
     def _on_ready(self, task_id: Hashable, run_id: int) -> None:
@@ -440,7 +449,7 @@ class Supervisor:
             return
         record.ready = True
         self._changed(record)
-        self._emit("TASK_READY", task_id, run=record.runs)
+        self._emit(EventType.TASK_READY, task_id, run=record.runs)
 
     # -- bookkeeping -----------------------------------------------------------
 
