@@ -18,7 +18,7 @@ from wave_executor._core.breaker import BreakerSettings, CircuitBreaker, Circuit
 from wave_executor._core.breaker import CircuitState as State
 from wave_executor._core.names import EventType
 from wave_executor._runtime.events import RunEvents
-from wave_executor._runtime.settings import KeyFunction, Pools
+from wave_executor._runtime.settings import Groups, KeyFunction
 
 __all__ = ["CircuitGate"]
 
@@ -37,7 +37,7 @@ class CircuitGate:
         settings: BreakerSettings | None,
         shared: CircuitBreakerRegistry,
         key_function: KeyFunction | None,
-        pools: Pools | None,
+        groups: Groups | None,
         events: RunEvents,
         clock: Callable[[], float],
     ) -> None:
@@ -45,7 +45,7 @@ class CircuitGate:
         self.shared = shared
         self.local = CircuitBreakerRegistry()
         self._key_function = key_function
-        self._pools = pools
+        self._groups = groups
         self._events = events
         self._clock = clock
 
@@ -60,10 +60,10 @@ class CircuitGate:
                 return key, self.shared
         if isinstance(spec, dict) and "circuit_key" in spec:
             return spec["circuit_key"], self.shared
-        if self._pools is not None:
-            g = self._pools.group_of[i]
+        if self._groups is not None:
+            g = self._groups.group_of[i]
             if g:
-                return self._pools.names[g], self.shared
+                return self._groups.names[g], self.shared
         return task_id, self.local
 
     def find(self, i: int, task_id: Any, spec: Any) -> CircuitBreaker | None:

@@ -52,7 +52,7 @@ from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import RunEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.recording import RunRecorder
-from wave_executor._runtime.settings import Pools, RunSettings
+from wave_executor._runtime.settings import Groups, RunSettings
 from wave_executor.errors import CircuitBreakerOpenError
 
 __all__ = ["DagRun"]
@@ -92,11 +92,12 @@ class DagRun:
         events: RunEvents,
         execution_id: str,
         circuits: CircuitGate,
-        pools: Pools | None = None,
-        specialist: AdaptiveSemaphore | None = None,
+        groups: Groups | None = None,
+        semaphore: AdaptiveSemaphore | None = None,
         recorder: RunRecorder | None = None,
         restored: Mapping[int, Any] | None = None,
         clock: RunClock | None = None,
+        wave_id: str = "dag",
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
@@ -107,15 +108,15 @@ class DagRun:
         self._events = events
         self._execution_id = execution_id
         self._circuits = circuits
-        self._pools = pools
-        self._specialist = specialist
+        self._groups = groups
+        self._semaphore = semaphore
         self._recorder = recorder
         self._restored = restored or {}
         completed = list(self._restored)
-        if pools is None:
+        if groups is None:
             self._plan = Plan(graph, completed=completed)
         else:
-            self._plan = Plan(graph, pools.group_of, len(pools.names), completed)
+            self._plan = Plan(graph, groups.group_of, len(groups.names), completed)
         self._window = settings.global_window()
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
@@ -129,8 +130,9 @@ class DagRun:
         self._loop = asyncio.get_running_loop()
         if clock is None:
             clock = RunClock(self._loop.time(), time.time())
-        self._clock = clock
-        self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, clock)
+        #: Loop time to wall time for this run's results, records and events.
+        self.clock = clock
+        self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, clock, wave_id)
         if recorder is not None:
             recorder.set_clock(clock)
         # One generator per seeded policy, made on its first retry (seeding costs 15 µs).
@@ -268,11 +270,11 @@ class DagRun:
         timeout = default_timeout
         inject = self._settings.inject_dep_outputs
         events, retrying = self._events, self._retrying
-        specialist = self._specialist
+        semaphore = self._semaphore
         circuits = self._circuits
         # Breakers are made on a key's first failure: a healthy run never looks one up.
         shared_breakers, local_breakers = circuits.shared.breakers, circuits.local.breakers
-        pools = self._pools
+        groups = self._groups
         done = 0
         while (
             window.active < window.limit and not self._stopping and (i := plan.take()) is not None
@@ -291,16 +293,16 @@ class DagRun:
                     continue
             window.active += 1  # Window.admit, inlined on the hot path
             in_flight = window.active
-            group_in_flight = 0 if pools is None else self._enter_group(i)
+            group_in_flight = 0 if groups is None else self._enter_group(i)
             start = clock()
             try:
-                if specialist is None:
+                if semaphore is None:
                     output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
                 else:
-                    async with specialist:
+                    async with semaphore:
                         start = clock()
                         output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
-                        specialist.record_success()
+                        semaphore.record_success()
             except Exception as exc:
                 self._attempt_failed(
                     i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
@@ -325,7 +327,7 @@ class DagRun:
                 window.active -= 1
                 if window.limit < window.ceiling:
                     window.success(in_flight)
-                if pools is not None:
+                if groups is not None:
                     self._leave_group(i, group_in_flight)
                 if breaker is not None:
                     circuits.success(breaker, clock())
@@ -339,10 +341,10 @@ class DagRun:
         breaker: CircuitBreaker | None, in_flight: int, group_in_flight: int,
     ) -> None:  # fmt: skip
         self._window.active -= 1
-        if self._pools is not None:
+        if self._groups is not None:
             self._leave_group(i)
-        if self._specialist is not None:
-            self._specialist.record_error(exc)
+        if self._semaphore is not None:
+            self._semaphore.record_error(exc)
         if breaker is None:
             breaker = self._circuits.create(i, task_id, spec)
         overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
@@ -351,12 +353,12 @@ class DagRun:
             i, task_id, start, exc, breaker, overload=overload, retryable=retryable
         )
 
-    # -- pools ---------------------------------------------------------------
+    # -- groups ---------------------------------------------------------------
 
     def _enter_group(self, i: int) -> int:
-        assert self._pools is not None
-        g = self._pools.group_of[i]
-        window = self._pools.windows[g]
+        assert self._groups is not None
+        g = self._groups.group_of[i]
+        window = self._groups.windows[g]
         in_flight = window.admit()
         if window.full:
             self._grouped_ready().block(g)
@@ -364,9 +366,9 @@ class DagRun:
 
     def _leave_group(self, i: int, success_in_flight: int = 0) -> None:
         """A task of the group ended; ``success_in_flight`` > 0 feeds its window a success."""
-        assert self._pools is not None
-        g = self._pools.group_of[i]
-        window = self._pools.windows[g]
+        assert self._groups is not None
+        g = self._groups.group_of[i]
+        window = self._groups.windows[g]
         window.leave()
         if success_in_flight:
             window.success(success_in_flight)
@@ -374,9 +376,9 @@ class DagRun:
 
     def _sync_group(self, g: int) -> None:
         """Block or unblock a group after its window moved; wake workers for it."""
-        assert self._pools is not None
+        assert self._groups is not None
         ready = self._grouped_ready()
-        if self._pools.windows[g].full:
+        if self._groups.windows[g].full:
             ready.block(g)
         elif ready.is_blocked(g):
             ready.unblock(g)
@@ -395,9 +397,9 @@ class DagRun:
             return False
         now = self._loop.time()
         self._window.overload(start, now, in_flight)
-        if self._pools is not None and group_in_flight:
-            g = self._pools.group_of[i]
-            self._pools.windows[g].overload(start, now, group_in_flight)
+        if self._groups is not None and group_in_flight:
+            g = self._groups.group_of[i]
+            self._groups.windows[g].overload(start, now, group_in_flight)
             self._sync_group(g)
         if self._events.active:
             self._events.emit(
@@ -430,7 +432,7 @@ class DagRun:
             )
         if not plan.unfinished:
             self._finish()
-        elif self._workers < self._window.limit and (released > 1 or self._pools is not None):
+        elif self._workers < self._window.limit and (released > 1 or self._groups is not None):
             self._spawn(reserved=1)
 
     def _keep(
@@ -691,7 +693,7 @@ class DagRun:
     # -- helpers -------------------------------------------------------------
 
     def _wall(self, t: float) -> datetime:
-        return self._clock.wall(t)
+        return self.clock.wall(t)
 
     def _inject(self, task_id: Any) -> Any:
         """A copy of the spec carrying its dependencies' outputs (never the caller's)."""

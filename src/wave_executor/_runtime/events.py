@@ -16,13 +16,28 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
-__all__ = ["EventCallback", "EventHub", "RunEvents"]
+from wave_executor._core.run_clock import RunClock
+
+__all__ = ["ENVELOPE", "EventCallback", "EventHub", "EventSink", "RunEvents", "TaggedEvents"]
 
 log = logging.getLogger("wave_executor")
 
 EventCallback: TypeAlias = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+#: The keys every event carries; the rest of an event is its payload.
+ENVELOPE = frozenset({"event_type", "execution_id", "task_id", "timestamp"})
+
+
+class EventSink(Protocol):
+    """Where a run sends its events. The engine checks ``active`` before it
+    builds a payload, so a run nobody listens to pays nothing for events."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def emit(self, event_type: str, task_id: Hashable | None = None, **data: Any) -> None: ...
 
 
 class EventHub:
@@ -42,18 +57,26 @@ class EventHub:
     def unsubscribe(self, callback: EventCallback) -> None:
         self._callbacks.remove(callback)
 
-    def stream(self, execution_id: str, enabled: bool = True) -> RunEvents:
-        return RunEvents(self._callbacks if enabled else [], execution_id)
+    def stream(
+        self, execution_id: str, enabled: bool = True, clock: RunClock | None = None
+    ) -> RunEvents:
+        return RunEvents(self._callbacks if enabled else [], execution_id, clock)
 
 
 class RunEvents:
     """Event emission for one run. ``active`` is False when nobody listens."""
 
-    __slots__ = ("_callbacks", "_dispatcher", "_pending", "_wake", "active", "execution_id")
+    __slots__ = (
+        "_callbacks", "_dispatcher", "_pending", "_wake", "active", "clock", "execution_id",
+    )  # fmt: skip
 
-    def __init__(self, callbacks: list[EventCallback], execution_id: str) -> None:
+    def __init__(
+        self, callbacks: list[EventCallback], execution_id: str, clock: RunClock | None = None
+    ) -> None:
         self._callbacks = list(callbacks)
         self.execution_id = execution_id
+        #: Timestamps follow the run's clock (a virtual one in tests); None: the machine's.
+        self.clock = clock
         self.active = bool(self._callbacks)
         self._pending: deque[Awaitable[Any]] = deque()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -66,7 +89,7 @@ class RunEvents:
             "event_type": event_type,
             "execution_id": self.execution_id,
             "task_id": task_id,
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": self._now().isoformat(),
         }
         event.update(data)
         for callback in self._callbacks:
@@ -77,6 +100,12 @@ class RunEvents:
                 continue
             if inspect.isawaitable(returned):
                 self._queue(returned)
+
+    def _now(self) -> datetime:
+        clock = self.clock
+        if clock is None:
+            return datetime.now(UTC)
+        return clock.wall(asyncio.get_running_loop().time())
 
     def _queue(self, awaitable: Awaitable[Any]) -> None:
         self._pending.append(awaitable)
@@ -123,6 +152,25 @@ class RunEvents:
             awaitable = self._pending.popleft()
             if inspect.iscoroutine(awaitable):
                 awaitable.close()
+
+
+class TaggedEvents:
+    """The events of one part of a run (a wave, say), sent on with tags added
+    and the part's own run-level events left out."""
+
+    __slots__ = ("_drop", "_parent", "_tags", "active")
+
+    def __init__(
+        self, parent: EventSink, tags: dict[str, Any], drop: frozenset[str] = frozenset()
+    ) -> None:
+        self._parent = parent
+        self._tags = tags
+        self._drop = drop
+        self.active = parent.active
+
+    def emit(self, event_type: str, task_id: Hashable | None = None, **data: Any) -> None:
+        if event_type not in self._drop:
+            self._parent.emit(event_type, task_id, **{**self._tags, **data})
 
 
 class _Stop:

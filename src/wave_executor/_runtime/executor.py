@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
-from wave_executor._core.graph import build_graph
-from wave_executor._core.names import RunOutcome
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
-from wave_executor._runtime.circuits import CircuitGate
-from wave_executor._runtime.dag_run import DagRun
+from wave_executor._runtime.engine import DagOptions, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.limiter import AdaptiveSemaphore
-from wave_executor._runtime.recording import RunRecorder
-from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_pools, run_settings
+from wave_executor._runtime.settings import GroupSpec, KeyFunction
 
 __all__ = ["DAGExecutor"]
 
@@ -97,51 +91,20 @@ class DAGExecutor(ExecutorBase):
         an unknown task and ``WaveCircularDependencyError`` for a cycle, both
         before anything runs.
         """
-        if not isinstance(tasks, Mapping):
-            raise TypeError(
-                f"tasks must be a mapping of task id to spec, got {type(tasks).__name__}"
-            )
-        if not callable(task_executor):
-            raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
-        cfg = config if config is not None else self.config
-        deps = dependencies if dependencies is not None else {}
-        graph = build_graph(tasks, deps, priority_costs)
-        settings = run_settings(cfg, graph, inject_dep_outputs, retry_policies, timeouts)
-        pools = resolve_pools(cfg, graph, tasks, groups)
-        execution_id = str(uuid.uuid4())
-        recorder = None
-        if store is not None:
-            recorder = RunRecorder(store, run_id or execution_id, execution_id, graph, tasks)
-        elif run_id is not None:
-            raise ValueError("run_id is given without a store: pass store= to make the run durable")
-        restored = await recorder.begin() if recorder is not None else {}
-        events = self._hub.stream(execution_id, enabled=cfg.emit_events)
-        loop = asyncio.get_running_loop()
-        circuits = CircuitGate(
-            settings.breakers, self._breakers, circuit_key, pools, events, loop.time
+        options = DagOptions(
+            inject_dep_outputs, specialist_semaphore, priority_costs, groups, retry_policies,
+            timeouts, circuit_key, store, run_id,
+        )  # fmt: skip
+        return await run_dag(
+            tasks,
+            dependencies,
+            task_executor,
+            config if config is not None else self.config,
+            options,
+            self._hub,
+            self._breakers,
+            self._keep_run_breakers,
         )
-        run = DagRun(
-            graph=graph,
-            specs=tasks,
-            dependencies=deps,
-            body=task_executor,
-            settings=settings,
-            events=events,
-            execution_id=execution_id,
-            circuits=circuits,
-            pools=pools,
-            specialist=specialist_semaphore,
-            recorder=recorder,
-            restored=restored,
-        )
-        outcome = RunOutcome.INTERRUPTED
-        try:
-            result = await run.run()
-            outcome = RunOutcome.COMPLETED if result.succeeded else RunOutcome.FAILED
-            await events.drain()
-        finally:
-            await events.close()
-            self._last_run_breakers = circuits.local
-            if recorder is not None:
-                await recorder.end(outcome)
-        return result
+
+    def _keep_run_breakers(self, breakers: CircuitBreakerRegistry) -> None:
+        self._last_run_breakers = breakers

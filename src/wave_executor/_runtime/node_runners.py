@@ -10,6 +10,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from wave_executor._core.breaker import CircuitBreakerRegistry
+from wave_executor._core.config import WaveConfig
 from wave_executor._core.meta_records import (
     MetaDAGNodeSpec,
     NodeOutcome,
@@ -22,8 +24,8 @@ from wave_executor._core.restart import RestartPolicy
 from wave_executor._core.restart_args import restart_args
 from wave_executor._core.upstream import UPSTREAM_OUTPUTS, with_outputs
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
-from wave_executor._runtime.events import EventCallback
-from wave_executor._runtime.executor import DAGExecutor
+from wave_executor._runtime.engine import DagOptions, run_dag
+from wave_executor._runtime.events import EventCallback, EventHub
 from wave_executor._runtime.reconciler import WaveReconciler
 
 __all__ = [
@@ -61,7 +63,7 @@ def inject_upstream(tasks: Mapping[Any, Any], upstream: Mapping[Any, Any]) -> di
 
 
 class DagNodeRunner:
-    """``node_type="dag"``: one DAGExecutor run of the node's tasks.
+    """``node_type="dag"``: one DAG run of the node's tasks.
 
     ``events``, when given, receives the run's events (the MetaDAG passes its
     tasks' events on with ``task_events=True``).
@@ -74,17 +76,19 @@ class DagNodeRunner:
         events: EventCallback | None = None,
     ) -> NodeOutcome:
         assert spec.task_executor is not None
-        executor = DAGExecutor(spec.config)
+        hub = EventHub()
         if events is not None:
-            executor.on_event(events)
-        result = await executor.execute(
-            spec.tasks,
-            spec.task_dependencies,
-            spec.task_executor,
+            hub.subscribe(events)
+        options = DagOptions(
             inject_dep_outputs=spec.inject_dep_outputs,
             store=spec.store,
             run_id=spec.run_id if spec.store is not None else None,
         )
+        config = spec.config if spec.config is not None else WaveConfig()
+        result = await run_dag(
+            spec.tasks, spec.task_dependencies, spec.task_executor, config, options,
+            hub, CircuitBreakerRegistry(),
+        )  # fmt: skip
         results = result.task_results
         outputs = {t: r.output for t, r in results.items() if r.status == "success"}
         summaries = TaskSummaries(results)

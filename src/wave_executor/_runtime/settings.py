@@ -13,7 +13,15 @@ from wave_executor._core.graph import Graph
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.window import Window
 
-__all__ = ["GroupSpec", "KeyFunction", "Pools", "RunSettings", "resolve_pools", "run_settings"]
+__all__ = [
+    "GroupSpec",
+    "KeyFunction",
+    "Groups",
+    "RunSettings",
+    "group_budget",
+    "resolve_groups",
+    "run_settings",
+]
 
 #: ``groups=`` of ``execute()``: task id -> group name, or a function of (task id, spec).
 GroupSpec: TypeAlias = Mapping[Any, Hashable] | Callable[[Any, Any], Hashable | None]
@@ -39,6 +47,14 @@ class RunSettings:
     #: Per-task attempt timeouts in seconds (``math.inf``: none), by task index.
     timeout_overrides: Mapping[int, float] = field(default_factory=dict)
 
+    #: What tasks cut off by ``total_timeout`` say (level mode names a wave's budget).
+    deadline_message: str | None = None
+
+    def deadline_error(self) -> str:
+        if self.deadline_message is not None:
+            return self.deadline_message
+        return f"total execution timeout ({self.total_timeout:g}s) reached"
+
     def retry_for(self, i: int) -> RetryPolicy:
         return self.retry_overrides.get(i, self.retry) if self.retry_overrides else self.retry
 
@@ -49,7 +65,7 @@ class RunSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Pools:
+class Groups:
     """Tasks split into groups, each with its own window. Group 0 holds the
     tasks that name no group; it has no limit of its own."""
 
@@ -107,10 +123,14 @@ def _timeouts(graph: Graph, timeouts: Mapping[Any, float | None] | None) -> dict
     return out
 
 
-def resolve_pools(
-    cfg: WaveConfig, graph: Graph, specs: Mapping[Any, Any], groups: GroupSpec | None
-) -> Pools | None:
-    """Assign every task its group and build the group windows (None: no pools)."""
+def resolve_groups(
+    cfg: WaveConfig,
+    graph: Graph,
+    specs: Mapping[Any, Any],
+    groups: GroupSpec | None,
+    adaptive: bool | None = None,
+) -> Groups | None:
+    """Assign every task its group and build the group windows (None: no groups)."""
     if groups is None:
         return None
     names: list[Hashable | None] = [None]
@@ -122,14 +142,23 @@ def resolve_pools(
     else:
         for task_id, name in groups.items():
             group_of[_index_of(graph, task_id, "a group")] = _number(name, number, names)
-    budgets: Mapping[Any, int] = cfg.specialist_budgets
+    if adaptive is None:
+        adaptive = cfg.adaptive_group_windows
     windows = [Window(len(graph) + 1)]  # group 0: no limit beyond the global window
     for name in names[1:]:
-        budget = budgets.get(name, cfg.default_specialist_budget)
-        if budget < 1:
-            raise ValueError(f"the budget of group {name!r} must be >= 1, got {budget}")
-        windows.append(Window.adaptive(budget, 1) if cfg.adaptive_group_windows else Window(budget))
-    return Pools(group_of, names, windows)
+        budget = group_budget(cfg, name)
+        windows.append(Window.adaptive(budget, 1) if adaptive else Window(budget))
+    return Groups(group_of, names, windows)
+
+
+def group_budget(cfg: WaveConfig, name: Hashable) -> int:
+    """How many tasks of group ``name`` may run at once (0.3.0 calls groups
+    "specialists": ``specialist_budgets`` and ``default_specialist_budget``)."""
+    budgets: Mapping[Any, int] = cfg.specialist_budgets
+    budget = budgets.get(name, cfg.default_specialist_budget)
+    if budget < 1:
+        raise ValueError(f"the budget of group {name!r} must be >= 1, got {budget}")
+    return budget
 
 
 def _index_of(graph: Graph, task_id: Any, what: str) -> int:

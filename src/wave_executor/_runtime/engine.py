@@ -1,0 +1,121 @@
+"""The engine's entry: from ``execute()``'s arguments to a finished ``DagRun``.
+
+``DAGExecutor.execute`` and the MetaDAG "dag" node both come through here,
+so a graph is validated, its settings resolved, its store claimed and its
+events closed the same way whoever runs it. Level mode and the MetaDAG
+node run build their ``DagRun`` themselves (they resolve settings of their
+own) but use the same pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from wave_executor._core.breaker import CircuitBreakerRegistry
+from wave_executor._core.config import WaveConfig
+from wave_executor._core.graph import build_graph
+from wave_executor._core.names import RunOutcome
+from wave_executor._core.records import DAGExecutionResult
+from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.store_protocol import RunStore
+from wave_executor._runtime.attempt import TaskBody
+from wave_executor._runtime.circuits import CircuitGate
+from wave_executor._runtime.dag_run import DagRun
+from wave_executor._runtime.events import EventHub
+from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.recording import RunRecorder
+from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
+
+__all__ = ["DagOptions", "check_graph_arguments", "run_dag"]
+
+
+@dataclass(frozen=True, slots=True)
+class DagOptions:
+    """The keyword options of ``execute()`` beyond the graph and the body."""
+
+    inject_dep_outputs: bool = False
+    semaphore: AdaptiveSemaphore | None = None
+    priority_costs: Mapping[Any, float] | None = None
+    groups: GroupSpec | None = None
+    retry_policies: Mapping[Any, RetryPolicy] | None = None
+    timeouts: Mapping[Any, float | None] | None = None
+    circuit_key: KeyFunction | None = None
+    store: RunStore | None = None
+    run_id: str | None = None
+
+
+def check_graph_arguments(tasks: object, task_executor: object) -> None:
+    """The type errors every mode raises before anything runs."""
+    if not isinstance(tasks, Mapping):
+        raise TypeError(f"tasks must be a mapping of task id to spec, got {type(tasks).__name__}")
+    if not callable(task_executor):
+        raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
+
+
+async def run_dag(
+    tasks: Mapping[Any, Any],
+    dependencies: Mapping[Any, Iterable[Any]] | None,
+    body: TaskBody,
+    config: WaveConfig,
+    options: DagOptions,
+    hub: EventHub,
+    breakers: CircuitBreakerRegistry,
+    on_breakers: Callable[[CircuitBreakerRegistry], None] | None = None,
+) -> DAGExecutionResult:
+    """Validate, resolve, run and close one DAG execution.
+
+    ``breakers`` holds the keyed breakers shared beyond this run;
+    ``on_breakers`` receives the run's per-task ones when it ends.
+    """
+    check_graph_arguments(tasks, body)
+    deps = dependencies if dependencies is not None else {}
+    graph = build_graph(tasks, deps, options.priority_costs)
+    settings = run_settings(
+        config, graph, options.inject_dep_outputs, options.retry_policies, options.timeouts
+    )
+    groups = resolve_groups(config, graph, tasks, options.groups)
+    execution_id = str(uuid.uuid4())
+    recorder = None
+    if options.store is not None:
+        recorder = RunRecorder(
+            options.store, options.run_id or execution_id, execution_id, graph, tasks
+        )
+    elif options.run_id is not None:
+        raise ValueError("run_id is given without a store: pass store= to make the run durable")
+    restored = await recorder.begin() if recorder is not None else {}
+    events = hub.stream(execution_id, enabled=config.emit_events)
+    loop = asyncio.get_running_loop()
+    circuits = CircuitGate(
+        settings.breakers, breakers, options.circuit_key, groups, events, loop.time
+    )
+    run = DagRun(
+        graph=graph,
+        specs=tasks,
+        dependencies=deps,
+        body=body,
+        settings=settings,
+        events=events,
+        execution_id=execution_id,
+        circuits=circuits,
+        groups=groups,
+        semaphore=options.semaphore,
+        recorder=recorder,
+        restored=restored,
+    )
+    events.clock = run.clock
+    outcome = RunOutcome.INTERRUPTED
+    try:
+        result = await run.run()
+        outcome = RunOutcome.COMPLETED if result.succeeded else RunOutcome.FAILED
+        await events.drain()
+    finally:
+        await events.close()
+        if on_breakers is not None:
+            on_breakers(circuits.local)
+        if recorder is not None:
+            await recorder.end(outcome)
+    return result
