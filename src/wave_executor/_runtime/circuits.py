@@ -17,7 +17,7 @@ from typing import Any
 from wave_executor._core.breaker import BreakerSettings, CircuitBreaker, CircuitBreakerRegistry
 from wave_executor._core.breaker import CircuitState as State
 from wave_executor._core.names import EventType
-from wave_executor._runtime.events import RunEvents
+from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.settings import Groups, KeyFunction
 
 __all__ = ["CircuitGate"]
@@ -38,7 +38,7 @@ class CircuitGate:
         shared: CircuitBreakerRegistry,
         key_function: KeyFunction | None,
         groups: Groups | None,
-        events: RunEvents,
+        events: EventSink,
         clock: Callable[[], float],
     ) -> None:
         self.settings = settings

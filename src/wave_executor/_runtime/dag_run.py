@@ -37,6 +37,7 @@ from wave_executor._core.records import DAGExecutionResult, EscalationReport
 from wave_executor._core.result_table import TaskResultTable
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.run_clock import RunClock
+from wave_executor._core.skips import skip_error, unsuccessful_deps
 from wave_executor._core.status import TaskStatus, code_of
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import (
@@ -49,7 +50,7 @@ from wave_executor._runtime.attempt import (
     run_attempt,
 )
 from wave_executor._runtime.circuits import CircuitGate
-from wave_executor._runtime.events import RunEvents
+from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import Groups, RunSettings
@@ -89,7 +90,7 @@ class DagRun:
         dependencies: Mapping[Any, Iterable[Any]],
         body: TaskBody,
         settings: RunSettings,
-        events: RunEvents,
+        events: EventSink,
         execution_id: str,
         circuits: CircuitGate,
         groups: Groups | None = None,
@@ -146,7 +147,7 @@ class DagRun:
         started_at = self._wall(started)
         self._events.emit(EventType.EXECUTION_STARTED, None, total_tasks=len(self._graph))
         self._restore(started)
-        stopped: str | None = None
+        stopped: StopReason | None = None
         self._finished = self._loop.create_future()
         if self._plan.done:
             self._finished.set_result(None)
@@ -581,9 +582,7 @@ class DagRun:
         for s, _via in skipped:
             task_id = ids[s]
             failed_deps = self._unsuccessful_deps(task_id)
-            error = f"skipped: dependencies did not succeed: {failed_deps!r}"
-            if failed_deps != [root]:
-                error += f" (root failure: {root!r})"
+            error = skip_error(failed_deps, root)
             self._table.record(s, now, now, None, error)
             self._store_outcome(s, TaskStatus.SKIPPED, None, error, now, now, 0)
             if self._events.active:
@@ -603,11 +602,12 @@ class DagRun:
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         index, plan = self._graph.index, self._plan
-        return [
-            d
-            for d in dict.fromkeys(self._dependencies.get(task_id, ()))
-            if plan.is_terminal(index[d]) and plan.status(index[d]) != TaskStatus.SUCCESS
-        ]
+
+        def succeeded_or_open(d: Any) -> bool:
+            i = index[d]
+            return not plan.is_terminal(i) or plan.status(i) == TaskStatus.SUCCESS
+
+        return unsuccessful_deps(self._dependencies.get(task_id, ()), succeeded_or_open)
 
     def _finish(self) -> None:
         finished = self._finished
@@ -662,12 +662,13 @@ class DagRun:
                 retrying.timer.cancel()
                 retrying.timer = None
 
-    def _end_unfinished(self, reason: str) -> None:
+    def _end_unfinished(self, reason: StopReason) -> None:
         """Give every task that did not finish a result and a closing event."""
-        status = TaskStatus.TIMEOUT if reason == StopReason.TOTAL_TIMEOUT else TaskStatus.CANCELLED
-        if reason == "total_timeout":
-            error = f"total execution timeout ({self._settings.total_timeout:g}s) reached"
+        if reason is StopReason.TOTAL_TIMEOUT:
+            status = TaskStatus.TIMEOUT
+            error = self._settings.deadline_error()
         else:
+            status = TaskStatus.CANCELLED
             error = "cancelled: the run stopped after a task failed (stop_on_first_error)"
         now = self._loop.time()
         for i in self._plan.abort(status):

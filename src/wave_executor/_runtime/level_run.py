@@ -10,65 +10,48 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from wave_executor._core.aggregation import aggregate
+from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.graph import build_graph
 from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.run_clock import RunClock
+from wave_executor._core.skips import skip_error, unsuccessful_deps
 from wave_executor._core.status import TaskStatus
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult, unmet_policy
-from wave_executor._runtime.events import RunEvents
-from wave_executor._runtime.executor import DAGExecutor
+from wave_executor._runtime.attempt import TaskBody
+from wave_executor._runtime.circuits import CircuitGate
+from wave_executor._runtime.dag_run import DagRun
+from wave_executor._runtime.events import EventSink, RunEvents, TaggedEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
-from wave_executor._runtime.settings import GroupSpec, KeyFunction
+from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 
 __all__ = ["LevelRun", "WaveOptions"]
 
-TaskBody = Callable[[Any, Any], Awaitable[Any]]
 V = TypeVar("V")
 
-# Events of the per-wave DAG runs that the level run replaces with its own.
-_INNER_RUN_EVENTS = frozenset({EventType.EXECUTION_STARTED, EventType.EXECUTION_COMPLETED})
-_ENVELOPE = frozenset({"event_type", "execution_id", "task_id", "timestamp"})
+# The wave runs' own run-level events: the level run sends its own instead.
+_WAVE_RUN_EVENTS = frozenset({EventType.EXECUTION_STARTED, EventType.EXECUTION_COMPLETED})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WaveOptions:
-    """``DAGExecutor.execute()`` options, narrowed to one wave's tasks."""
+    """``execute()``'s per-task options, applied inside each wave."""
 
-    specialist: AdaptiveSemaphore | None
+    semaphore: AdaptiveSemaphore | None
     costs: Mapping[Any, float] | None
     groups: GroupSpec | None
     retry_policies: Mapping[Any, RetryPolicy] | None
     circuit_key: KeyFunction | None
-
-    async def run(
-        self,
-        inner: DAGExecutor,
-        specs: dict[Any, Any],
-        body: TaskBody,
-        config: WaveConfig,
-    ) -> DAGExecutionResult:
-        groups = self.groups
-        if isinstance(groups, Mapping):
-            groups = {t: g for t, g in groups.items() if t in specs}
-        return await inner.execute(
-            specs,
-            {},
-            body,
-            config,
-            False,  # the level run injects dependency outputs itself
-            self.specialist,
-            priority_costs=_only(self.costs, specs),
-            groups=groups,
-            retry_policies=_only(self.retry_policies, specs),
-            circuit_key=self.circuit_key,
-        )
+    breakers: CircuitBreakerRegistry  # the executor's keyed breakers
 
 
 def _only(mapping: Mapping[Any, V] | None, keys: Mapping[Any, Any]) -> dict[Any, V] | None:
@@ -87,7 +70,6 @@ class LevelRun:
         body: TaskBody,
         config: WaveConfig,
         events: RunEvents,
-        inner: DAGExecutor,
         inject: bool,
         wave_options: WaveOptions,
     ) -> None:
@@ -97,21 +79,15 @@ class LevelRun:
         self._body = body
         self._cfg = config
         self._events = events
-        self._inner = inner
         self._inject = inject
         self._options = wave_options
         self._results: dict[Any, TaskResult] = {}
         self._loop = asyncio.get_running_loop()
-        self._mono0 = self._loop.time()
-        self._wall0 = datetime.now(UTC)
-        # What the event forwarder tags task events with: the running wave.
-        self._wave_index = 0
-        self._timeout_error = ""
-        if events.active:
-            inner.on_event(self._forward)
+        self._clock = RunClock(self._loop.time(), time.time())
+        events.clock = self._clock
 
     def _wall(self, t: float) -> datetime:
-        return self._wall0 + timedelta(seconds=t - self._mono0)
+        return self._clock.wall(t)
 
     async def run(self, execution_id: str) -> ExecutionContext:
         cfg, events, loop = self._cfg, self._events, self._loop
@@ -207,7 +183,7 @@ class LevelRun:
         for task_id in ids:
             bad = self._unsuccessful_deps(task_id)
             if bad:
-                error = f"skipped: dependencies did not succeed: {bad!r}"
+                error = skip_error(bad)
                 results[task_id] = self._skipped(task_id, wave_id, error, t0)
                 events.emit(
                     EventType.TASK_SKIPPED, task_id, failed_deps=bad, wave_id=wave_id, wave_index=k
@@ -216,29 +192,22 @@ class LevelRun:
                 runnable[task_id] = self._spec_for(task_id)
         per_wave = cfg.per_wave_timeout
         wave_cut = per_wave < remaining
-        if wave_cut:
-            self._timeout_error = f"per-wave timeout ({per_wave:g}s) reached in {wave_id}"
-        else:
-            self._timeout_error = (
-                f"total execution timeout ({cfg.total_execution_timeout:g}s) reached"
-            )
-        stopped: str | None = None
+        stopped: StopReason | None = None
         timed_out = False
         if runnable:
-            wave_cfg = dataclasses.replace(
-                cfg,
-                total_execution_timeout=per_wave if wave_cut else remaining,
-                emit_events=events.active,
-            )
-            t_inner = loop.time()
-            dag = await self._options.run(self._inner, runnable, self._body, wave_cfg)
+            if wave_cut:
+                budget, message = per_wave, f"per-wave timeout ({per_wave:g}s) reached in {wave_id}"
+            else:
+                total = cfg.total_execution_timeout
+                budget, message = remaining, f"total execution timeout ({total:g}s) reached"
+            dag = await self._run_wave_tasks(runnable, k, budget, message)
             for task_id in runnable:
-                results[task_id] = self._adopt(dag, task_id, wave_id, t_inner)
-            if dag.stopped_reason == "total_timeout":
+                results[task_id] = dag.task_results[task_id]
+            if dag.stopped_reason == StopReason.TOTAL_TIMEOUT:
                 timed_out = wave_cut
                 stopped = None if wave_cut else StopReason.TOTAL_TIMEOUT
             elif dag.stopped_reason is not None:
-                stopped = dag.stopped_reason
+                stopped = StopReason(dag.stopped_reason)
         ordered = {task_id: results[task_id] for task_id in ids}
         self._results.update(ordered)
         t1 = loop.time()
@@ -296,35 +265,47 @@ class LevelRun:
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         results = self._results
-        return [
-            d
-            for d in dict.fromkeys(self._deps.get(task_id, ()))
-            if results[d].status != TaskStatus.SUCCESS
-        ]
-
-    def _adopt(self, dag: DAGExecutionResult, task_id: Any, wave_id: str, t0: float) -> TaskResult:
-        """The wave run's result of a task, re-tagged with its wave and this run's clock."""
-        r = dag.task_results[task_id]
-        start = t0 + (r.started_at - dag.started_at).total_seconds()
-        error = r.error
-        if (
-            r.status == TaskStatus.TIMEOUT
-            and dag.stopped_reason == StopReason.TOTAL_TIMEOUT
-            and error is not None
-            and error.startswith("total execution timeout")
-        ):
-            error = self._timeout_error  # the cut was this wave's budget
-        return TaskResult(
-            task_id=task_id,
-            wave_id=wave_id,
-            status=r.status,
-            output=r.output,
-            error=error,
-            duration_ms=r.duration_ms,
-            retry_count=r.retry_count,
-            started_at=self._wall(start),
-            completed_at=self._wall(start + r.duration_ms / 1000.0),
+        return unsuccessful_deps(
+            self._deps.get(task_id, ()), lambda d: results[d].status == TaskStatus.SUCCESS
         )
+
+    async def _run_wave_tasks(
+        self, specs: dict[Any, Any], k: int, budget: float, deadline_message: str
+    ) -> DAGExecutionResult:
+        """One engine run over wave ``k``'s runnable tasks (they share no edges)."""
+        cfg, options, wave_id = self._cfg, self._options, f"wave-{k}"
+        graph = build_graph(specs, {}, _only(options.costs, specs))
+        settings = dataclasses.replace(
+            run_settings(cfg, graph, False, _only(options.retry_policies, specs)),
+            total_timeout=budget,
+            deadline_message=deadline_message,
+        )
+        groups = options.groups
+        if isinstance(groups, Mapping):
+            groups = {t: g for t, g in groups.items() if t in specs}
+        wave_groups = resolve_groups(cfg, graph, specs, groups)
+        events: EventSink = self._events
+        if events.active:
+            events = TaggedEvents(events, {"wave_id": wave_id, "wave_index": k}, _WAVE_RUN_EVENTS)
+        circuits = CircuitGate(
+            settings.breakers, options.breakers, options.circuit_key, wave_groups, events,
+            self._loop.time,
+        )  # fmt: skip
+        run = DagRun(
+            graph=graph,
+            specs=specs,
+            dependencies={},
+            body=self._body,
+            settings=settings,
+            events=events,
+            execution_id=self._events.execution_id,
+            circuits=circuits,
+            groups=wave_groups,
+            semaphore=options.semaphore,
+            clock=self._clock,
+            wave_id=wave_id,
+        )
+        return await run.run()
 
     def _skipped(self, task_id: Any, wave_id: str, error: str, now: float) -> TaskResult:
         at = self._wall(now)
@@ -364,19 +345,3 @@ class LevelRun:
                 duration_s=0.0,
                 executed=False,
             )
-
-    # -- events --------------------------------------------------------------
-
-    def _forward(self, event_type: str, event: dict[str, Any]) -> None:
-        """Pass a wave run's task event on under this run's id, tagged with the wave."""
-        if event_type in _INNER_RUN_EVENTS:
-            return
-        data = {k: v for k, v in event.items() if k not in _ENVELOPE}
-        if (
-            event_type == EventType.TASK_FAILED
-            and "started" in data
-            and data.get("status") == "timeout"
-        ):
-            data["error"] = self._timeout_error
-        k = self._wave_index
-        self._events.emit(event_type, event["task_id"], wave_id=f"wave-{k}", wave_index=k, **data)

@@ -1,9 +1,9 @@
 """``LevelExecutor``: level mode, the graph run wave by wave with barriers.
 
 Wave ``k`` holds the tasks of dependency depth ``k``. Each wave is one
-``DAGExecutor`` run over tasks that do not depend on each other, so caps,
-retries, breakers, pools and events behave exactly as in a DAG run; the
-barrier is simply that the next wave starts only after that run returned.
+engine run (``DagRun``) over tasks that do not depend on each other, so
+caps, retries, breakers, groups and events behave exactly as in a DAG run;
+the barrier is simply that the next wave starts only after that run ended.
 It exists for callers who want barriers (a pause between waves for rate
 limiting, a merged output per wave, a success gate per wave) and as the
 baseline the README compares ``DAGExecutor`` with.
@@ -20,7 +20,6 @@ from wave_executor._core.graph import build_graph
 from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.waves import ExecutionContext
-from wave_executor._runtime.executor import DAGExecutor
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -80,7 +79,6 @@ class LevelExecutor(ExecutorBase):
                             f"{what} is given for task {task_id!r}, which is not defined in tasks"
                         )
         waves = [[graph.ids[i] for i in wave] for wave in waves_of(graph)]
-        inner = DAGExecutor(cfg, circuit_breakers=self._breakers)
         execution_id = str(uuid.uuid4())
         run = LevelRun(
             tasks=tasks,
@@ -89,10 +87,14 @@ class LevelExecutor(ExecutorBase):
             body=task_executor,
             config=cfg,
             events=self._hub.stream(execution_id, enabled=cfg.emit_events),
-            inner=inner,
             inject=inject_dep_outputs,
             wave_options=WaveOptions(
-                specialist_semaphore, priority_costs, groups, retry_policies, circuit_key
+                specialist_semaphore,
+                priority_costs,
+                groups,
+                retry_policies,
+                circuit_key,
+                self._breakers,
             ),
         )
         return await run.run(execution_id)
