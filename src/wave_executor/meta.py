@@ -25,8 +25,8 @@ from wave_executor._core.meta_validation import (
     check_spec,
 )
 from wave_executor._core.store_protocol import RunStore
-from wave_executor._runtime.composer import compose
 from wave_executor._runtime.events import EventCallback, EventHub
+from wave_executor._runtime.meta_run import MetaRun
 from wave_executor._runtime.node_runners import (
     DagNodeRunner,
     MetaNodeRunner,
@@ -178,7 +178,7 @@ class MetaDAG:
             raise ValueError("a durable MetaDAG run needs a run_id to resume by")
         check_node_graph(self._nodes, self._deps, self._forward)
         check_nesting(self, _nested_metas)
-        return await compose(
+        run = MetaRun(
             self._nodes,
             self._deps,
             self._runners,
@@ -190,6 +190,7 @@ class MetaDAG:
             run_id,
             self.task_events,
         )
+        return await run.run()
 
 
 def _builtin_kind(runner: NodeRunner | None) -> str | None:

@@ -173,7 +173,6 @@ class LevelRun:
         wave_id = f"wave-{k}"
         ctx.current_wave_index = k
         ctx.waves[k].dependencies_resolved = True
-        self._wave_index = k
         t0 = loop.time()
         events.emit(
             EventType.WAVE_STARTED, None, wave_index=k, wave_id=wave_id, total_tasks=len(ids)

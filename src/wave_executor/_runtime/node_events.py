@@ -1,7 +1,8 @@
 """MetaDAG events from the node-level run: ``NODE_*``, and the tasks' own events.
 
 The node run's task events speak of nodes (its tasks are the nodes); this
-turns them into ``NODE_STARTED`` / ``NODE_COMPLETED`` / ``NODE_SKIPPED``.
+sink, which the node run sends its events to, turns them into
+``NODE_STARTED`` / ``NODE_COMPLETED`` / ``NODE_SKIPPED``.
 With ``MetaDAG(task_events=True)`` it also passes on the events of the tasks
 inside "dag" and "reconciler" nodes, each tagged with ``node_id``. A
 single-task node that runs as a plain task of the node run (``direct_nodes``)
@@ -15,15 +16,15 @@ from typing import Any
 
 from wave_executor._core.names import EventType
 from wave_executor._runtime.direct_nodes import DirectNode, direct_escalation
-from wave_executor._runtime.events import RunEvents
+from wave_executor._runtime.events import ENVELOPE, RunEvents
 
 __all__ = ["NodeEvents"]
 
-_ENVELOPE = frozenset({"event_type", "execution_id", "task_id", "timestamp"})
-
 
 class NodeEvents:
-    """Made only when someone listens (``events.active``)."""
+    """The node run's event sink; made only when someone listens (``events.active``)."""
+
+    active = True
 
     def __init__(
         self,
@@ -47,14 +48,14 @@ class NodeEvents:
 
         def forward(event_type: str, event: dict[str, Any]) -> None:
             if event_type.startswith("TASK_"):
-                data = {k: v for k, v in event.items() if k not in _ENVELOPE}
+                data = {k: v for k, v in event.items() if k not in ENVELOPE}
                 emit(event_type, event["task_id"], node_id=node_id, **data)
 
         return forward
 
-    def __call__(self, event_type: str, event: dict[str, Any]) -> None:
-        """A callback for the node run."""
-        node_id = event["task_id"]
+    def emit(self, event_type: str, task_id: Hashable | None = None, **event: Any) -> None:
+        """An event of the node run (its ``task_id`` is a node's id)."""
+        node_id = task_id
         if event_type == EventType.TASK_SKIPPED:
             self._events.emit(EventType.NODE_SKIPPED, node_id, failed_deps=event["failed_deps"])
             return
@@ -98,8 +99,7 @@ class NodeEvents:
         self, event_type: str, event: dict[str, Any], node_id: Hashable, node: DirectNode
     ) -> None:
         if self.task_events and node.settings.config.emit_events:  # as its own run would
-            data = {k: v for k, v in event.items() if k not in _ENVELOPE}
-            self._events.emit(event_type, node.task_id, node_id=node_id, **data)
+            self._events.emit(event_type, node.task_id, node_id=node_id, **event)
 
     def _node_completed(self, node_id: Hashable, status: str) -> None:
         began = self._starts.get(node_id)
