@@ -14,24 +14,22 @@ from outside (the caller, the task group) is never mistaken for a timeout.
 
 A body may swallow the cancellation. If it then returns at once, its output
 stands, as with ``asyncio.timeout``. A watchdog made with ``recancel_every``
-does not let it run on: it cancels again at that period (a body that
-swallows one cancellation usually yields to the next) and names the task in
-a WARNING once it is ``CANCEL_GRACE_S`` late; an attempt that needed a
-second cancellation is a timeout however it ends.
+does not let it run on: a ``Reaper`` cancels again at that period and names
+the task in a WARNING once it is late; an attempt that needed a second
+cancellation is a timeout however it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import math
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeAlias
 
+from wave_executor._runtime.reaper import Reaper, log_swallowing
+
 __all__ = [
-    "CANCEL_GRACE_S",
-    "RECANCEL_EVERY_S",
     "AttemptTimeout",
     "UNSET",
     "NotAwaitableError",
@@ -42,13 +40,6 @@ __all__ = [
 ]
 
 TaskBody: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
-
-#: Seconds (loop time) a cancelled task may take to end before a WARNING names it.
-CANCEL_GRACE_S = 5.0
-#: Period (loop time) at which a cancelled task that is still alive is cancelled again.
-RECANCEL_EVERY_S = 1.0
-
-log = logging.getLogger("wave_executor")
 
 
 class AttemptTimeout(TimeoutError):
@@ -90,12 +81,12 @@ class Watchdog:
         "_deadline",
         "_loop",
         "_overdue",
+        "_reaper",
         "_recancel_every",
         "_task",
         "_task_id",
         "_timer",
         "_timer_at",
-        "_warned",
         "fired",
     )
 
@@ -117,7 +108,7 @@ class Watchdog:
         # as a TaskGroup in a body can leave one behind on Python 3.11/3.12.
         self._base = 0
         self._overdue = False  # the attempt swallowed one and was cancelled again
-        self._warned = False
+        self._reaper: Reaper | None = None  # cancels again an attempt that swallowed ours
         #: Set by ``absorb()``: whether the attempt that just ended was cancelled by us.
         self.fired = False
 
@@ -151,23 +142,24 @@ class Watchdog:
             self._timer.cancel()
             self._timer = None
             self._timer_at = math.inf
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper = None
 
     def _settle(self) -> int:
         """Take our cancellations back; the count of the task's other cancellations."""
         remaining = 0
         for _ in range(self._cancels):
             remaining = self._task.uncancel()
-        self._cancels, self._overdue, self._warned = 0, False, False
-        if self._timer is not None and self._timer_at == math.inf:  # the re-cancel timer
-            self.close()
+        self._cancels, self._overdue = 0, False
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper = None
         return remaining
 
     def _fire(self) -> None:
         self._timer = None
         self._timer_at = math.inf
-        if self._cancels:
-            self._cancel_again()
-            return
         deadline = self._deadline
         if deadline == math.inf:
             return
@@ -175,25 +167,26 @@ class Watchdog:
             self._cancels = 1
             self._task.cancel()
             if self._recancel_every is not None:
-                self._timer = self._loop.call_later(self._recancel_every, self._fire)
+                self._reaper = Reaper(
+                    self._loop, deadline, _always, self._cancel_again, self._warn,
+                    self._recancel_every,
+                ).start()  # fmt: skip
         else:
             self._timer = self._loop.call_at(deadline, self._fire)
             self._timer_at = deadline
 
     def _cancel_again(self) -> None:
-        assert self._recancel_every is not None
-        late = self._loop.time() - self._deadline
-        if not self._warned and late >= CANCEL_GRACE_S:
-            self._warned = True
-            log.warning(
-                "task %r is still running %.3g s after its timeout; it swallows "
-                "cancellation, cancelling it again every %.3g s",
-                self._task_id, late, self._recancel_every,
-            )  # fmt: skip
         self._overdue = True
         self._cancels += 1
         self._task.cancel()
-        self._timer = self._loop.call_later(self._recancel_every, self._fire)
+
+    def _warn(self, late: float) -> None:
+        assert self._recancel_every is not None
+        log_swallowing(None, [self._task_id], late, "its timeout", self._recancel_every)
+
+
+def _always() -> bool:
+    return True
 
 
 async def run_attempt(

@@ -18,7 +18,6 @@ worker, no attempt, no retry, whatever the unwinding bodies do.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import random
 import time
@@ -41,8 +40,6 @@ from wave_executor._core.skips import skip_error, unsuccessful_deps
 from wave_executor._core.status import TaskStatus, code_of
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import (
-    CANCEL_GRACE_S,
-    RECANCEL_EVERY_S,
     AttemptTimeout,
     NotAwaitableError,
     TaskBody,
@@ -52,6 +49,7 @@ from wave_executor._runtime.attempt import (
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.reaper import RECANCEL_EVERY_S, Reaper, log_ended_late, log_swallowing
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import Groups, RunSettings
 from wave_executor.errors import CircuitBreakerOpenError
@@ -60,8 +58,6 @@ __all__ = ["DagRun"]
 
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
 _RUNNING = code_of(TaskStatus.RUNNING)
-
-log = logging.getLogger("wave_executor")
 
 
 class _StopRun(Exception):
@@ -123,9 +119,8 @@ class DagRun:
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
         self._workers = 0
         self._worker_tasks: set[asyncio.Task[None]] = set()
-        self._reaper: asyncio.TimerHandle | None = None
+        self._reaper: Reaper | None = None  # cancels again workers that swallow the stop
         self._stopping = False  # the run is unwinding: start nothing more
-        self._stuck_since: float | None = None  # set (to the stop time) once a WARNING named tasks
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -164,7 +159,7 @@ class DagRun:
                             await self._finished
                         except asyncio.CancelledError:  # the group now cancels the workers
                             self._stop()
-                            self._watch_unwinding(self._loop.time(), first=True)
+                            self._reap()
                             raise
                 except* _StopRun:
                     stopped = StopReason.STOP_ON_FIRST_ERROR
@@ -173,15 +168,12 @@ class DagRun:
         finally:
             self._group = None
             self._cancel_backoff_timers()
-            if self._reaper is not None:
-                self._reaper.cancel()
-                self._reaper = None
-            if self._stuck_since is not None:
-                late = self._loop.time() - self._stuck_since
-                log.info(
-                    "execution %s: the run ended %.3g s after it was stopped",
-                    self._execution_id, late,
-                )  # fmt: skip
+            reaper, self._reaper = self._reaper, None
+            if reaper is not None:
+                reaper.stop()
+                if reaper.warned:
+                    scope = f"execution {self._execution_id}"
+                    log_ended_late(scope, "the run", reaper.late(), "it was stopped")
         cancelled = me is not None and me.cancelling() > cancels_before
         if stopped == StopReason.STOP_ON_FIRST_ERROR and cancelled:
             # The caller cancelled while the run unwound: the cancellation wins.
@@ -625,36 +617,30 @@ class DagRun:
         self._stopping = True
         self._cancel_backoff_timers()
 
-    def _watch_unwinding(self, since: float, first: bool = False) -> None:
-        """Until the workers are gone, cancel again those that swallowed the cancellation.
+    def _reap(self) -> None:
+        """Until the workers are gone, cancel again those that swallowed the cancellation."""
+        self._reaper = Reaper(
+            self._loop, self._loop.time(), self._workers_alive, self._cancel_workers,
+            self._warn_stuck,
+        ).start()  # fmt: skip
 
-        The first call only schedules the next: the group is cancelling the
-        workers now, and their clean-up gets ``RECANCEL_EVERY_S``.
-        """
-        alive = [task for task in self._worker_tasks if not task.done()]
-        late = self._loop.time() - since
-        if not alive:
-            return
-        if not first:
-            if self._stuck_since is None and late >= CANCEL_GRACE_S:
-                self._stuck_since = since
-                codes, interrupted = self._plan.codes, self._interrupted
-                stuck = [
-                    self._ids[i]
-                    for i, code in enumerate(codes)
-                    if code == _RUNNING and i not in interrupted
-                ]
-                one = len(stuck) == 1
-                log.warning(
-                    "execution %s: %s %s %s still running %.3g s after the run was stopped; "
-                    "%s cancellation, cancelling %s again every %.3g s",
-                    self._execution_id, "task" if one else "tasks", ", ".join(map(repr, stuck)),
-                    "is" if one else "are", late, "it swallows" if one else "they swallow",
-                    "it" if one else "them", RECANCEL_EVERY_S,
-                )  # fmt: skip
-            for task in alive:
+    def _workers_alive(self) -> bool:
+        return any(not task.done() for task in self._worker_tasks)
+
+    def _cancel_workers(self) -> None:
+        for task in self._worker_tasks:
+            if not task.done():
                 task.cancel()
-        self._reaper = self._loop.call_later(RECANCEL_EVERY_S, self._watch_unwinding, since)
+
+    def _warn_stuck(self, late: float) -> None:
+        codes, interrupted = self._plan.codes, self._interrupted
+        stuck = [
+            self._ids[i]
+            for i, code in enumerate(codes)
+            if code == _RUNNING and i not in interrupted
+        ]
+        scope = f"execution {self._execution_id}"
+        log_swallowing(scope, stuck, late, "the run was stopped", RECANCEL_EVERY_S)
 
     def _cancel_backoff_timers(self) -> None:
         for retrying in self._retrying.values():

@@ -10,18 +10,16 @@ after every exit has been recorded.
 
 A body may swallow a cancellation (``except CancelledError: pass``, or an
 ``await`` in a ``finally``). The table never loses such a run: a run the
-reconciler cancelled is cancelled again every ``RECANCEL_EVERY_S`` until it
-ends (a body that swallows one cancellation usually yields to the next, as
-``asyncio.timeout`` relies on), and once it is ``CANCEL_GRACE_S`` late a
-WARNING names it. A run still alive ``RECANCEL_EVERY_S`` past its timeout
-swallowed the watchdog's cancellation: it is cancelled the same way and
-ends ``"timeout"`` however it ends.
+reconciler cancelled is handed to a ``Reaper`` (``reaper.py``), which
+cancels it again until it ends and names it once it is late. A run still
+alive ``RECANCEL_EVERY_S`` past its timeout swallowed the watchdog's
+cancellation: it is cancelled the same way and ends ``"timeout"`` however
+it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
@@ -30,21 +28,18 @@ from functools import partial
 from typing import Any
 
 from wave_executor._core.reconcile import SupervisedStatus
-from wave_executor._runtime.attempt import (
-    CANCEL_GRACE_S,
+from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
+from wave_executor._runtime.reaper import (
     RECANCEL_EVERY_S,
-    AttemptTimeout,
-    TaskBody,
-    Watchdog,
-    run_attempt,
+    Reaper,
+    log_ended_late,
+    log_swallowing,
 )
 
-__all__ = ["CANCEL_GRACE_S", "RECANCEL_EVERY_S", "TIMED_OUT", "Exit", "RunTable", "mark_ready"]
+__all__ = ["TIMED_OUT", "Exit", "RunTable", "mark_ready"]
 
 #: The cancel reason of a run that outlived its timeout by ignoring the watchdog.
 TIMED_OUT = "timed_out"
-
-log = logging.getLogger("wave_executor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +62,11 @@ class _RunHandle:
 
 @dataclass(slots=True)
 class _Cancel:
-    """Why a run was cancelled, since when, and the timer that cancels it again."""
+    """Why a run was cancelled, and the reaper that cancels it again."""
 
     reason: str
     upstream: Hashable | None
-    since: float
-    timer: asyncio.TimerHandle
-    warned: bool = False
+    reaper: Reaper | None = None
     timeout_error: str = ""  # for TIMED_OUT: the AttemptTimeout message
 
 
@@ -164,9 +157,12 @@ class RunTable:
         run_id, task = entry
         cancel = self._cancelling.get(run_id)
         if cancel is None:
+            cancel = self._cancelling[run_id] = _Cancel(reason, upstream)
             loop = task.get_loop()
-            timer = loop.call_later(RECANCEL_EVERY_S, self._recancel, task_id, run_id)
-            self._cancelling[run_id] = _Cancel(reason, upstream, loop.time(), timer)
+            cancel.reaper = Reaper(
+                loop, loop.time(), partial(self._is_live, task_id, run_id), task.cancel,
+                partial(self._warn, task_id, cancel),
+            ).start()  # fmt: skip
         elif override:
             cancel.reason, cancel.upstream = reason, upstream
         task.cancel()
@@ -175,24 +171,13 @@ class RunTable:
     def cancelling(self, run_id: int) -> bool:
         return run_id in self._cancelling
 
-    def _recancel(self, task_id: Hashable, run_id: int) -> None:
-        """The run swallowed its cancellation: cancel it again, and say so once it is late."""
+    def _is_live(self, task_id: Hashable, run_id: int) -> bool:
         entry = self._runs.get(task_id)
-        cancel = self._cancelling.get(run_id)
-        if entry is None or entry[0] != run_id or cancel is None:
-            return
-        task = entry[1]
-        loop = task.get_loop()
-        late = loop.time() - cancel.since
-        if not cancel.warned and late >= CANCEL_GRACE_S:
-            cancel.warned = True
-            log.warning(
-                "%s: task %r is still running %.3g s after it was cancelled (%s); "
-                "it swallows cancellation, cancelling it again every %.3g s",
-                self._name, task_id, late, cancel.reason, RECANCEL_EVERY_S,
-            )  # fmt: skip
-        task.cancel()
-        cancel.timer = loop.call_later(RECANCEL_EVERY_S, self._recancel, task_id, run_id)
+        return entry is not None and entry[0] == run_id and run_id in self._cancelling
+
+    def _warn(self, task_id: Hashable, cancel: _Cancel, late: float) -> None:
+        after = f"it was cancelled ({cancel.reason})"
+        log_swallowing(self._name, [task_id], late, after, RECANCEL_EVERY_S)
 
     def _time_out(self, task_id: Hashable, run_id: int, limit: float) -> None:
         self._overdue.pop(run_id, None)
@@ -225,13 +210,12 @@ class RunTable:
         if overdue is not None:
             overdue.cancel()
         cancel = self._cancelling.pop(run_id, None)
+        if cancel is not None and cancel.reaper is not None:
+            cancel.reaper.stop()
+            if cancel.reaper.warned:
+                late = cancel.reaper.late()
+                log_ended_late(self._name, f"task {task_id!r}", late, "it was cancelled")
         if cancel is not None:
-            cancel.timer.cancel()
-            if cancel.warned:
-                late = task.get_loop().time() - cancel.since
-                log.info(
-                    "%s: task %r ended %.3g s after it was cancelled", self._name, task_id, late
-                )
             if cancel.reason == TIMED_OUT:  # however it ended, it ran past its timeout
                 exit_ = Exit(SupervisedStatus.TIMEOUT, error=cancel.timeout_error)
             else:

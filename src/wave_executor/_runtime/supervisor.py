@@ -41,12 +41,8 @@ from wave_executor._core.restart import RestartPolicy, RestartSettings, check_ti
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import TaskBody
-from wave_executor._runtime.supervised_runs import (
-    CANCEL_GRACE_S,
-    RECANCEL_EVERY_S,
-    Exit,
-    RunTable,
-)
+from wave_executor._runtime.reaper import CANCEL_GRACE_S, RECANCEL_EVERY_S
+from wave_executor._runtime.supervised_runs import Exit, RunTable
 from wave_executor._runtime.supervisor_io import (
     REMOVED,
     SHUTDOWN,
