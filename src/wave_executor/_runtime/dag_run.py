@@ -25,8 +25,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from wave_executor._core.breaker import CircuitBreaker
+from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry
 from wave_executor._core.escalation import AttemptFailure, diagnose
+from wave_executor._core.event_payloads import run_totals
 from wave_executor._core.graph import Graph
 from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.overload import is_overload
@@ -51,7 +52,7 @@ from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.reaper import RECANCEL_EVERY_S, Reaper, log_ended_late, log_swallowing
 from wave_executor._runtime.recording import RunRecorder
-from wave_executor._runtime.settings import Groups, RunSettings
+from wave_executor._runtime.settings import Groups, KeyFunction, RunSettings
 from wave_executor.errors import CircuitBreakerOpenError
 
 __all__ = ["DagRun"]
@@ -83,12 +84,13 @@ class DagRun:
         *,
         graph: Graph,
         specs: Mapping[Any, Any],
-        dependencies: Mapping[Any, Iterable[Any]],
         body: TaskBody,
         settings: RunSettings,
         events: EventSink,
         execution_id: str,
-        circuits: CircuitGate,
+        dependencies: Mapping[Any, Iterable[Any]] | None = None,
+        breakers: CircuitBreakerRegistry | None = None,
+        circuit_key: KeyFunction | None = None,
         groups: Groups | None = None,
         semaphore: AdaptiveSemaphore | None = None,
         recorder: RunRecorder | None = None,
@@ -99,12 +101,18 @@ class DagRun:
         self._graph = graph
         self._ids = graph.ids
         self._specs = specs
-        self._dependencies = dependencies
+        self._dependencies = dependencies if dependencies is not None else {}
         self._body = body
         self._settings = settings
         self._events = events
         self._execution_id = execution_id
-        self._circuits = circuits
+        self._loop = asyncio.get_running_loop()
+        #: The run's breakers: keyed ones in ``breakers`` (shared beyond the run), per-task
+        #: ones of its own (``circuits.local``).
+        self.circuits = self._circuits = CircuitGate(
+            settings.breakers, breakers if breakers is not None else CircuitBreakerRegistry(),
+            circuit_key, groups, events, self._loop.time,
+        )  # fmt: skip
         self._groups = groups
         self._semaphore = semaphore
         self._recorder = recorder
@@ -123,7 +131,6 @@ class DagRun:
         self._stopping = False  # the run is unwinding: start nothing more
         self._group: asyncio.TaskGroup | None = None
         self._finished: asyncio.Future[None] | None = None
-        self._loop = asyncio.get_running_loop()
         if clock is None:
             clock = RunClock(self._loop.time(), time.time())
         #: Loop time to wall time for this run's results, records and events.
@@ -197,18 +204,11 @@ class DagRun:
             restored=self._table.ids_of(self._table.restored),
         )
         if self._events.active:
+            totals = run_totals(result, result.total_failed)
             self._events.emit(
-                EventType.EXECUTION_COMPLETED,
-                None,
-                total_tasks=result.total_tasks,
-                total_successful=result.total_successful,
-                total_failed=result.total_failed,
-                total_skipped=result.total_skipped,
-                total_timeout=result.total_timeout,
-                total_cancelled=result.total_cancelled,
-                duration_ms=round(result.duration_ms, 3),
-                stopped_reason=stopped,
-            )
+                EventType.EXECUTION_COMPLETED, None, **totals,
+                duration_ms=round(result.duration_ms, 3), stopped_reason=stopped,
+            )  # fmt: skip
         return result
 
     def _restore(self, now: float) -> None:

@@ -9,7 +9,6 @@ own) but use the same pieces.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.attempt import TaskBody
-from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventHub
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -88,19 +86,16 @@ async def run_dag(
         raise ValueError("run_id is given without a store: pass store= to make the run durable")
     restored = await recorder.begin() if recorder is not None else {}
     events = hub.stream(execution_id, enabled=config.emit_events)
-    loop = asyncio.get_running_loop()
-    circuits = CircuitGate(
-        settings.breakers, breakers, options.circuit_key, groups, events, loop.time
-    )
     run = DagRun(
         graph=graph,
         specs=tasks,
-        dependencies=deps,
         body=body,
         settings=settings,
         events=events,
         execution_id=execution_id,
-        circuits=circuits,
+        dependencies=deps,
+        breakers=breakers,
+        circuit_key=options.circuit_key,
         groups=groups,
         semaphore=options.semaphore,
         recorder=recorder,
@@ -115,7 +110,7 @@ async def run_dag(
     finally:
         await events.close()
         if on_breakers is not None:
-            on_breakers(circuits.local)
+            on_breakers(run.circuits.local)
         if recorder is not None:
             await recorder.end(outcome)
     return result

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from wave_executor._core.aggregation import aggregate
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.event_payloads import run_totals
 from wave_executor._core.graph import build_graph
 from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.records import DAGExecutionResult, TaskResult
@@ -28,7 +29,6 @@ from wave_executor._core.status import TaskStatus
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult, unmet_policy
 from wave_executor._runtime.attempt import TaskBody
-from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventSink, RunEvents, TaggedEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -63,7 +63,6 @@ class LevelRun:
 
     def __init__(
         self,
-        *,
         tasks: Mapping[Any, Any],
         dependencies: Mapping[Any, Iterable[Any]],
         waves: list[list[Any]],
@@ -73,14 +72,9 @@ class LevelRun:
         inject: bool,
         wave_options: WaveOptions,
     ) -> None:
-        self._tasks = tasks
-        self._deps = dependencies
-        self._waves = waves
-        self._body = body
-        self._cfg = config
-        self._events = events
-        self._inject = inject
-        self._options = wave_options
+        self._tasks, self._deps, self._waves = tasks, dependencies, waves
+        self._body, self._cfg, self._events = body, config, events
+        self._inject, self._options = inject, wave_options
         self._results: dict[Any, TaskResult] = {}
         self._loop = asyncio.get_running_loop()
         self._clock = RunClock(self._loop.time(), time.time())
@@ -136,12 +130,7 @@ class LevelRun:
             events.emit(
                 EventType.EXECUTION_COMPLETED,
                 None,
-                total_tasks=ctx.total_tasks,
-                total_successful=ctx.total_successful,
-                total_failed=ctx.total_failed - ctx.total_timeout,
-                total_skipped=ctx.total_skipped,
-                total_timeout=ctx.total_timeout,
-                total_cancelled=ctx.total_cancelled,
+                **run_totals(ctx, ctx.total_failed - ctx.total_timeout),
                 total_waves=ctx.total_waves,
                 completed_waves=ctx.completed_waves,
                 duration_ms=round(ctx.duration_ms, 3),
@@ -286,19 +275,15 @@ class LevelRun:
         events: EventSink = self._events
         if events.active:
             events = TaggedEvents(events, {"wave_id": wave_id, "wave_index": k}, _WAVE_RUN_EVENTS)
-        circuits = CircuitGate(
-            settings.breakers, options.breakers, options.circuit_key, wave_groups, events,
-            self._loop.time,
-        )  # fmt: skip
         run = DagRun(
             graph=graph,
             specs=specs,
-            dependencies={},
             body=self._body,
             settings=settings,
             events=events,
             execution_id=self._events.execution_id,
-            circuits=circuits,
+            breakers=options.breakers,
+            circuit_key=options.circuit_key,
             groups=wave_groups,
             semaphore=options.semaphore,
             clock=self._clock,

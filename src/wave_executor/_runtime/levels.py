@@ -80,15 +80,16 @@ class LevelExecutor(ExecutorBase):
                         )
         waves = [[graph.ids[i] for i in wave] for wave in waves_of(graph)]
         execution_id = str(uuid.uuid4())
+        events = self._hub.stream(execution_id, enabled=cfg.emit_events)
         run = LevelRun(
-            tasks=tasks,
-            dependencies=deps,
-            waves=waves,
-            body=task_executor,
-            config=cfg,
-            events=self._hub.stream(execution_id, enabled=cfg.emit_events),
-            inject=inject_dep_outputs,
-            wave_options=WaveOptions(
+            tasks,
+            deps,
+            waves,
+            task_executor,
+            cfg,
+            events,
+            inject_dep_outputs,
+            WaveOptions(
                 specialist_semaphore,
                 priority_costs,
                 groups,

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.meta_records import (
@@ -39,7 +38,6 @@ from wave_executor._core.status import TaskStatus
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor._runtime.attempt import UNSET, NotAwaitableError, not_awaitable
-from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.direct_nodes import (
     DirectNode,
@@ -75,14 +73,9 @@ def _node_run_settings(
     others (``run_defaults``)."""
     settings = run_settings(cfg, graph, True, retry_overrides, timeout_overrides)
     return dataclasses.replace(
-        settings,
-        adaptive=False,
-        attempt_timeout=timeout,
-        retry=retry,
-        stop_on_first_error=False,
-        allow_partial_success=False,
-        breakers=None,
-    )
+        settings, adaptive=False, attempt_timeout=timeout, retry=retry, breakers=None,
+        stop_on_first_error=False, allow_partial_success=False,
+    )  # fmt: skip
 
 
 def _binding_groups(
@@ -129,13 +122,9 @@ class MetaRun:
         self._external = dict(external_upstream or {})
         if self._external and inject:
             _check_no_shadowing(dependencies, self._external)
-        self._nodes = nodes
-        self._deps = dependencies
-        self._runners = runners
-        self._cfg = config
-        self._inject = inject
-        self._store = store
-        self._run_id = run_id
+        self._nodes, self._deps, self._runners = nodes, dependencies, runners
+        self._cfg, self._inject = config, inject
+        self._store, self._run_id = store, run_id  # a durable run records every node under it
         self._loop = asyncio.get_running_loop()
         self._clock = RunClock(self._loop.time(), time.time())
         self.execution_id = str(uuid.uuid4())
@@ -212,16 +201,14 @@ class MetaRun:
         )
         groups = resolve_groups(cfg, graph, specs, _binding_groups(nodes, cfg), adaptive=False)
         sink: EventSink = self._node_events if self._node_events is not None else self._events
-        circuits = CircuitGate(None, CircuitBreakerRegistry(), None, groups, sink, self._now)
         return DagRun(
             graph=graph,
             specs=specs,
-            dependencies=self._deps,
             body=self._node_body,
             settings=settings,
             events=sink,
             execution_id=str(uuid.uuid4()),
-            circuits=circuits,
+            dependencies=self._deps,
             groups=groups,
             clock=self._clock,
         )

@@ -135,7 +135,7 @@ class RunTable:
     ) -> None:
         """Start run ``run_id`` of ``task_id`` (which must have no live run)."""
         assert task_id not in self._runs, f"{task_id!r} already has a live run"
-        coro = self._run(loop, task_id, run_id, argument, limit)
+        coro = self._run(task_id, run_id, argument, limit)
         task = loop.create_task(coro, name=f"{self._name}: {task_id}")
         self._runs[task_id] = (run_id, task)
         task.add_done_callback(partial(self._done, task_id, run_id))
@@ -185,14 +185,8 @@ class RunTable:
             self.cancel(task_id, TIMED_OUT)
             self._cancelling[run_id].timeout_error = str(AttemptTimeout(limit))
 
-    async def _run(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        task_id: Hashable,
-        run_id: int,
-        argument: Any,
-        limit: float,
-    ) -> Any:
+    async def _run(self, task_id: Hashable, run_id: int, argument: Any, limit: float) -> Any:
+        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
         watchdog = Watchdog(loop, task)

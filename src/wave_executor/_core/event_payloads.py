@@ -1,0 +1,85 @@
+"""The payloads of events, as ``TypedDict``s: what a callback can rely on.
+
+Every event also carries the envelope ``event_type``, ``execution_id``,
+``task_id`` (None for run-level events) and ``timestamp`` (ISO 8601, UTC).
+``docs/events.md`` lists every event with its payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypedDict
+
+__all__ = [
+    "EventEnvelope",
+    "RunTotals",
+    "TaskCompletedPayload",
+    "TaskFailedPayload",
+    "TaskRetryingPayload",
+    "TaskSkippedPayload",
+    "run_totals",
+]
+
+
+class EventEnvelope(TypedDict):
+    event_type: str
+    execution_id: str
+    task_id: Any
+    timestamp: str
+
+
+class RunTotals(TypedDict):
+    """Counts at the end of a run (``EXECUTION_COMPLETED``)."""
+
+    total_tasks: int
+    total_successful: int
+    total_failed: int
+    total_skipped: int
+    total_timeout: int
+    total_cancelled: int
+
+
+class TaskCompletedPayload(TypedDict, total=False):
+    status: str
+    duration_ms: float
+    restored: bool  # only on tasks of a resumed run whose stored success was reused
+
+
+class TaskRetryingPayload(TypedDict):
+    attempt: int
+    delay_s: float
+    error: str
+
+
+class TaskFailedPayload(TypedDict, total=False):
+    status: str  # "failed", "timeout" or "cancelled"
+    error: str
+    started: bool  # only for tasks cut off by the run's end: had it started?
+
+
+class TaskSkippedPayload(TypedDict):
+    failed_deps: list[Any]
+
+
+class _Counted(Protocol):
+    @property
+    def total_tasks(self) -> int: ...
+    @property
+    def total_successful(self) -> int: ...
+    @property
+    def total_skipped(self) -> int: ...
+    @property
+    def total_timeout(self) -> int: ...
+    @property
+    def total_cancelled(self) -> int: ...
+
+
+def run_totals(result: _Counted, failed: int) -> RunTotals:
+    """The totals of a finished run (``failed``: failures not counted as timeouts)."""
+    return RunTotals(
+        total_tasks=result.total_tasks,
+        total_successful=result.total_successful,
+        total_failed=failed,
+        total_skipped=result.total_skipped,
+        total_timeout=result.total_timeout,
+        total_cancelled=result.total_cancelled,
+    )
