@@ -32,10 +32,10 @@ def dag(node_id: str, tasks: dict[Any, Any] | None = None, body: Any = echo, **k
     return MetaDAGNodeSpec(node_id, tasks if tasks is not None else {"t": {}}, body, **kw)
 
 
-# -- the seed README example -----------------------------------------------------
+# -- 0.3.0's README example --------------------------------------------------------
 
 
-async def test_seed_readme_example_runs_unchanged() -> None:
+async def test_the_0_3_0_readme_example_runs_unchanged() -> None:
     url_a, url_b = "https://a.example", "https://b.example"
     seen: dict[str, Any] = {}
 

@@ -85,7 +85,7 @@ def _imports(path: pathlib.Path) -> set[str]:
 
 
 def test_core_is_pure_and_stdlib_only() -> None:
-    """_core never imports asyncio, sqlite3, dask or the runtime (design.md layers)."""
+    """_core never imports asyncio, sqlite3, dask or the runtime."""
     forbidden = ("asyncio", "sqlite3", "distributed", "dask", "wave_executor._runtime")
     for path in (SRC / "_core").glob("*.py"):
         for name in _imports(path):

@@ -14,8 +14,8 @@ from wave_executor._core.reconcile import (
     ActionKind,
     ReconcileTaskSpec,
     ReconcileTaskState,
+    SupervisedRecord,
     SupervisedStatus,
-    TaskRecord,
     diff_desired,
     reconcile_task,
     record_from_checkpoint,
@@ -61,7 +61,7 @@ def test_transition_table(src: SupervisedStatus, dst: SupervisedStatus) -> None:
         (S.SKIPPED, S.PENDING), (S.SKIPPED, S.STOPPED),
         (S.STOPPED, S.PENDING),
     }  # fmt: skip
-    record = TaskRecord("t", status=src)
+    record = SupervisedRecord("t", status=src)
     if (src, dst) in legal:
         record.move(dst)
         assert record.status is dst
@@ -73,7 +73,7 @@ def test_transition_table(src: SupervisedStatus, dst: SupervisedStatus) -> None:
 
 def test_a_task_cannot_go_from_pending_straight_to_an_outcome() -> None:
     with pytest.raises(IllegalTransitionError):
-        TaskRecord("t").move(S.SUCCESS)
+        SupervisedRecord("t").move(S.SUCCESS)
 
 
 # -- restart rules ---------------------------------------------------------------
@@ -222,8 +222,8 @@ def test_restart_decisions_hold_their_promises(
 # -- reconcile_task ----------------------------------------------------------------
 
 
-def rec(status: SupervisedStatus = S.PENDING, **kw: object) -> TaskRecord:
-    r = TaskRecord("t", status=status)
+def rec(status: SupervisedStatus = S.PENDING, **kw: object) -> SupervisedRecord:
+    r = SupervisedRecord("t", status=status)
     for k, v in kw.items():
         setattr(r, k, v)
     return r
@@ -268,7 +268,7 @@ def test_running_tasks_are_left_alone_unless_rest_for_one() -> None:
 
 
 record_st = st.builds(
-    lambda status, ready, run_id, nxt: TaskRecord(
+    lambda status, ready, run_id, nxt: SupervisedRecord(
         "x", status=status, ready=ready, run_id=run_id, next_start_after=nxt
     ),
     st.sampled_from(ALL),
@@ -287,8 +287,8 @@ record_st = st.builds(
     dep_runs=st.dictionaries(st.sampled_from("abcde"), st.integers(0, 3), max_size=5),
 )
 def test_reconcile_task_properties(
-    me: TaskRecord,
-    deps: dict[str, TaskRecord],
+    me: SupervisedRecord,
+    deps: dict[str, SupervisedRecord],
     now: float,
     rest_for_one: bool,
     dep_runs: dict[str, int],

@@ -80,7 +80,7 @@ class Plan:
 
     @property
     def ready(self) -> ReadyHeap | GroupedReady:
-        """The ready set; with pools, the runtime blocks and unblocks groups on it."""
+        """The ready set; with groups, the runtime blocks and unblocks groups on it."""
         return self._ready
 
     def status(self, i: int) -> TaskStatus:

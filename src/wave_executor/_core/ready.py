@@ -1,6 +1,6 @@
-"""Ready tasks, by priority, optionally split into pools (groups) that can be full.
+"""Ready tasks, by priority, optionally split into groups that can be full.
 
-One heap serves a graph without pools. With pools, each group has its own
+One heap serves a graph without groups. With groups, each group has its own
 heap, and a group whose window is full is *blocked*: ``pop`` then returns
 the best task among the groups that can still start one, so a full group
 never holds up another group's ready task, and priority order is kept
@@ -25,7 +25,7 @@ SEQ = 1 << 40  # more than enough pushes for any run
 
 
 class ReadyHeap:
-    """All ready tasks in one priority heap (no pools)."""
+    """All ready tasks in one priority heap (no groups)."""
 
     __slots__ = ("_heap", "_order")
 

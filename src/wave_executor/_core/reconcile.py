@@ -34,7 +34,7 @@ __all__ = [
     "ReconcileTaskSpec",
     "ReconcileTaskState",
     "SupervisedStatus",
-    "TaskRecord",
+    "SupervisedRecord",
     "diff_desired",
     "record_from_checkpoint",
     "reconcile_task",
@@ -131,7 +131,7 @@ class ReconcileStatus:
 
 
 @dataclass(slots=True, eq=False)
-class TaskRecord:
+class SupervisedRecord:
     """The reconciler's live, mutable view of one task; times are monotonic seconds."""
 
     task_id: Hashable
@@ -166,7 +166,7 @@ class TaskRecord:
         self.last_error = self.reason = self.root = None
 
 
-def satisfied(dep: TaskRecord) -> bool:
+def satisfied(dep: SupervisedRecord) -> bool:
     """May a dependent of ``dep`` start (or keep its start)?"""
     status = dep.status
     return status is SupervisedStatus.SUCCESS or (status is SupervisedStatus.RUNNING and dep.ready)
@@ -196,8 +196,8 @@ _EARLY = 1e-6
 
 
 def reconcile_task(
-    record: TaskRecord,
-    deps: Mapping[Any, TaskRecord],
+    record: SupervisedRecord,
+    deps: Mapping[Any, SupervisedRecord],
     now: float,
     *,
     rest_for_one: bool = False,
@@ -305,14 +305,16 @@ def spec_from_checkpoint(task_id: Hashable, raw: Any) -> ReconcileTaskSpec:
     )
 
 
-def record_from_checkpoint(task_id: Hashable, state: Any, policy: RestartPolicy) -> TaskRecord:
+def record_from_checkpoint(
+    task_id: Hashable, state: Any, policy: RestartPolicy
+) -> SupervisedRecord:
     """The record a restored task starts from (restoring is not a transition).
 
     Outcomes that are final under ``policy`` are kept (success unless
     "always"; failed or timeout under "no"; blocked; skipped). Anything else
     (running, pending, stopped by a shutdown) becomes pending, so it runs again.
     """
-    record = TaskRecord(task_id)
+    record = SupervisedRecord(task_id)
     if state is None:
         return record
     try:

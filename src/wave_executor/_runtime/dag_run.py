@@ -4,7 +4,7 @@ Nothing is created per task up front. Worker coroutines, never more than
 the global window allows, each take the highest-priority ready task that
 may start (its group, if any, has a free slot), run one attempt, record
 the outcome, and loop; a worker with nothing to take, or that the window
-has shrunk below, exits. Retries leave the pool during their backoff (a
+has shrunk below, exits. Retries leave the workers during their backoff (a
 timer puts the task back) so a waiting retry never holds a slot.
 Everything runs inside one ``TaskGroup``; the total timeout,
 ``stop_on_first_error`` and a cancelled caller all unwind it, and the

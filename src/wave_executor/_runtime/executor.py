@@ -71,7 +71,7 @@ class DAGExecutor(ExecutorBase):
         the chain is counted in tasks. Tasks missing from it are estimated at
         the mean of the given costs.
 
-        ``groups`` puts tasks into pools (a mapping task id -> group name, or
+        ``groups`` puts tasks into groups (a mapping task id -> group name, or
         a function ``(task_id, spec) -> name or None``); each group runs at
         most ``specialist_budgets.get(name, default_specialist_budget)``
         tasks at once, and a full group never holds up another's tasks.

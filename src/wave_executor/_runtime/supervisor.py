@@ -32,8 +32,8 @@ from wave_executor._core.reconcile import (
     CheckpointStore,
     ReconcileTaskSpec,
     ReconcileTaskState,
+    SupervisedRecord,
     SupervisedStatus,
-    TaskRecord,
     diff_desired,
     reconcile_task,
 )
@@ -90,7 +90,7 @@ class Supervisor:
         self.desired: dict[Hashable, ReconcileTaskSpec] = {}
         self.deps: dict[Hashable, tuple[Hashable, ...]] = {}
         self._dependents: dict[Hashable, list[Hashable]] = {}
-        self.records: dict[Hashable, TaskRecord] = {}
+        self.records: dict[Hashable, SupervisedRecord] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._dirty: dict[Hashable, None] = {}  # ordered sets, as dicts
         self._waiting_slot: dict[Hashable, None] = {}
@@ -240,7 +240,7 @@ class Supervisor:
             if task_id in self._runs:  # removed a moment ago; that run is still ending
                 ending.add(self._runs.cancel(task_id, SPEC_CHANGED, override=True))
             else:
-                self.records[task_id] = TaskRecord(task_id)
+                self.records[task_id] = SupervisedRecord(task_id)
         for task_id in diff.changed:
             self._respec(task_id, ending)
         for task_id in diff.retuned:  # settings apply from the next exit, except:
@@ -330,7 +330,10 @@ class Supervisor:
             self._runs.cancel(task_id, UPSTREAM, upstream=action.deps[0])
 
     def _skip(
-        self, record: TaskRecord, dead: tuple[Hashable, ...], deps: Mapping[Hashable, TaskRecord]
+        self,
+        record: SupervisedRecord,
+        dead: tuple[Hashable, ...],
+        deps: Mapping[Hashable, SupervisedRecord],
     ) -> None:
         first = deps[dead[0]]
         root = first.root if first.status is _S.SKIPPED and first.root is not None else dead[0]
@@ -348,9 +351,9 @@ class Supervisor:
 
     def _start(
         self,
-        record: TaskRecord,
+        record: SupervisedRecord,
         spec: ReconcileTaskSpec,
-        deps: Mapping[Hashable, TaskRecord],
+        deps: Mapping[Hashable, SupervisedRecord],
         now: float,
     ) -> None:
         task_id = record.task_id
@@ -384,7 +387,7 @@ class Supervisor:
         else:
             self._after_exit(record, exit_, self._clock())
 
-    def _after_exit(self, record: TaskRecord, exit_: Exit, now: float) -> None:
+    def _after_exit(self, record: SupervisedRecord, exit_: Exit, now: float) -> None:
         status = exit_.status
         ran_for = now - (record.started_at if record.started_at is not None else now)
         info = {"status": status.value, "duration_ms": round(ran_for * 1e3, 3), "run": record.runs}
@@ -422,7 +425,9 @@ class Supervisor:
             )  # fmt: skip
             self._mark(record.task_id)
 
-    def _after_cancel(self, record: TaskRecord, reason: str, upstream: Hashable | None) -> None:
+    def _after_cancel(
+        self, record: SupervisedRecord, reason: str, upstream: Hashable | None
+    ) -> None:
         extra = {} if upstream is None else {"upstream": upstream}
         if reason == SHUTDOWN and not self._stopping:  # stop() timed out, start() came since
             self._move(record, _S.PENDING, EventType.TASK_STOPPED, reason=reason)  # resumes
@@ -450,7 +455,7 @@ class Supervisor:
     # -- bookkeeping -----------------------------------------------------------
 
     def _move(
-        self, record: TaskRecord, to: SupervisedStatus, event: str | None = None, **data: Any
+        self, record: SupervisedRecord, to: SupervisedStatus, event: str | None = None, **data: Any
     ) -> None:
         """The one place a status changes: table check, triggers, checkpoint, event."""
         record.move(to)
@@ -458,7 +463,7 @@ class Supervisor:
         if event is not None:
             self._emit(event, record.task_id, **data)
 
-    def _changed(self, record: TaskRecord) -> None:
+    def _changed(self, record: SupervisedRecord) -> None:
         task_id = record.task_id
         dependents = self._dependents.get(task_id)
         if dependents:
@@ -534,7 +539,7 @@ class Supervisor:
 
     # -- checkpoints -----------------------------------------------------------
 
-    def snapshot(self, record: TaskRecord) -> ReconcileTaskState:
+    def snapshot(self, record: SupervisedRecord) -> ReconcileTaskState:
         """The public view of a record: a new object, with wall-clock datetimes."""
         return snapshot(record, self.wall)
 

@@ -20,8 +20,8 @@ from wave_executor._core.reconcile import (
     CheckpointStore,
     ReconcileTaskSpec,
     ReconcileTaskState,
+    SupervisedRecord,
     SupervisedStatus,
-    TaskRecord,
     record_from_checkpoint,
     spec_from_checkpoint,
 )
@@ -168,7 +168,7 @@ class CheckpointWriter:
 
 
 def snapshot(
-    record: TaskRecord, wall: Callable[[float | None], datetime | None]
+    record: SupervisedRecord, wall: Callable[[float | None], datetime | None]
 ) -> ReconcileTaskState:
     """The public view of a record: a new object, with wall-clock datetimes."""
     return ReconcileTaskState(
@@ -188,7 +188,7 @@ def checkpoint_entry(
     task_id: Hashable,
     desired: Mapping[Hashable, ReconcileTaskSpec],
     deps: Mapping[Hashable, tuple[Hashable, ...]],
-    records: Mapping[Hashable, TaskRecord],
+    records: Mapping[Hashable, SupervisedRecord],
     wall: Callable[[float | None], datetime | None],
 ) -> Entry:
     """What is saved for ``task_id`` now (spec None: it was removed)."""
@@ -205,7 +205,7 @@ def checkpoint_entry(
 Restored: TypeAlias = tuple[
     dict[Hashable, ReconcileTaskSpec],
     dict[Hashable, tuple[Hashable, ...]],
-    dict[Hashable, TaskRecord],
+    dict[Hashable, SupervisedRecord],
 ]
 
 

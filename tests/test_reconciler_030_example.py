@@ -11,7 +11,7 @@ import pytest
 import wave_executor
 from wave_executor.testing import run_virtual
 
-SEED_EXAMPLE = """
+EXAMPLE_030 = """
 from wave_executor import WaveReconciler, WaveConfig
 from wave_executor.reconciler import RestartPolicy
 
@@ -51,8 +51,8 @@ await reconciler.stop()
 
 
 def run_example(source: str) -> tuple[dict[str, Any], float]:
-    code = compile(source, "seed README", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    namespace: dict[str, Any] = {"__name__": "seed_readme"}
+    code = compile(source, "0.3.0 README", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    namespace: dict[str, Any] = {"__name__": "readme_030"}
 
     async def main() -> None:
         result = types.FunctionType(code, namespace)()
@@ -71,8 +71,8 @@ def check(namespace: dict[str, Any], elapsed: float) -> None:
     assert elapsed == 0.0  # no poll tick to wait for (0.3.0: about 2 s)
 
 
-def test_seed_readme_reconciler_example_via_the_reconciler_module() -> None:
-    source = SEED_EXAMPLE.replace(
+def test_the_0_3_0_readme_reconciler_example_via_the_reconciler_module() -> None:
+    source = EXAMPLE_030.replace(
         "from wave_executor import WaveReconciler, WaveConfig",
         "from wave_executor import WaveConfig\nfrom wave_executor.reconciler import WaveReconciler",
     )
@@ -83,5 +83,5 @@ def test_seed_readme_reconciler_example_via_the_reconciler_module() -> None:
     not hasattr(wave_executor, "WaveReconciler"),
     reason="WaveReconciler is not exported from wave_executor yet",
 )
-def test_seed_readme_reconciler_example_verbatim() -> None:
-    check(*run_example(SEED_EXAMPLE))
+def test_the_0_3_0_readme_reconciler_example_verbatim() -> None:
+    check(*run_example(EXAMPLE_030))

@@ -8,7 +8,7 @@ from typing import Any
 from wave_executor import DAGExecutor, WaveConfig
 
 
-def test_seed_readme_dag_example() -> None:
+def test_the_0_3_0_readme_dag_example() -> None:
     printed: list[str] = []
 
     async def process(task_id: str, spec: dict[str, Any]) -> str:
@@ -47,7 +47,7 @@ def test_seed_readme_dag_example() -> None:
     )
 
 
-def test_seed_readme_observability_example() -> None:
+def test_the_0_3_0_readme_observability_example() -> None:
     seen: list[tuple[str, Any, Any]] = []
     executor = DAGExecutor()
 
@@ -69,7 +69,7 @@ def test_seed_readme_observability_example() -> None:
     assert seen[2][1] == "a" and seen[2][2] is not None
 
 
-def test_seed_readme_configuration_example() -> None:
+def test_the_0_3_0_readme_configuration_example() -> None:
     config = WaveConfig(
         max_parallel_per_wave=50,  # global concurrency cap
         default_task_timeout=30.0,  # per-task timeout (seconds)
