@@ -7,6 +7,7 @@ first. See the README for a tour.
 
 from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry, CircuitState
 from wave_executor._core.config import AggregationStrategy, WaveConfig
+from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.records import (
     DAGExecutionResult,
     EscalationReport,
@@ -48,6 +49,7 @@ __all__ = [
     "DAGExecutionResult",
     "DAGExecutor",
     "EscalationReport",
+    "EventType",
     "ExecutionContext",
     "GraphError",
     "LevelExecutor",
@@ -62,6 +64,7 @@ __all__ = [
     "RestartPolicy",
     "RestartSettings",
     "RetryPolicy",
+    "StopReason",
     "TaskResult",
     "TaskStatus",
     "UnknownDependencyError",

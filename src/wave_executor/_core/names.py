@@ -4,7 +4,7 @@ Members are ``str`` subclasses, so code written against plain strings
 (``event_type == "TASK_FAILED"``, ``result.stopped_reason ==
 "total_timeout"``) keeps working, and JSON sees plain strings. The payload
 of every event is listed in ``docs/events.md``; ``_core/event_payloads.py``
-has them as ``TypedDict``s.
+types the common ones.
 """
 
 from __future__ import annotations
@@ -61,8 +61,6 @@ class StopReason(StrEnum):
     ALLOW_PARTIAL_SUCCESS = "allow_partial_success"
     #: Level mode: a wave's success rate was below ``min_success_rate``.
     MIN_SUCCESS_RATE = "min_success_rate"
-    #: Level mode: one wave ran out of ``per_wave_timeout``; the run goes on.
-    WAVE_TIMEOUT = "wave_timeout"
 
 
 class RunOutcome(StrEnum):
