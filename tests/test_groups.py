@@ -1,4 +1,4 @@
-"""Pools: per-group budgets inside one DAG."""
+"""Groups: per-group budgets inside one DAG."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from wave_executor.testing import run_virtual
 
 
 @dataclass
-class PoolCase:
+class GroupCase:
     n: int
     deps: dict[int, set[int]]
     durations: list[int]
@@ -26,7 +26,7 @@ class PoolCase:
 
 
 @st.composite
-def pool_cases(draw: st.DrawFn) -> PoolCase:
+def group_cases(draw: st.DrawFn) -> GroupCase:
     n = draw(st.integers(1, 40))
     deps: dict[int, set[int]] = {}
     for j in range(1, n):
@@ -37,10 +37,10 @@ def pool_cases(draw: st.DrawFn) -> PoolCase:
     group = {i: g for i in range(n) if (g := draw(st.sampled_from([*names, None]))) is not None}
     budgets = {name: draw(st.integers(1, 4)) for name in names}
     durations = draw(st.lists(st.integers(1, 5), min_size=n, max_size=n))
-    return PoolCase(n, deps, durations, group, budgets, draw(st.integers(1, 8)))
+    return GroupCase(n, deps, durations, group, budgets, draw(st.integers(1, 8)))
 
 
-def run_pool_case(case: PoolCase) -> dict[int, tuple[float, float]]:
+def run_group_case(case: GroupCase) -> dict[int, tuple[float, float]]:
     spans: dict[int, tuple[float, float]] = {}
 
     async def body(task_id: int, spec: Any) -> None:
@@ -69,9 +69,9 @@ def running_at(spans: dict[int, tuple[float, float]], t: float, tasks: Any) -> i
 
 
 @settings(max_examples=120, deadline=None)
-@given(pool_cases())
-def test_group_caps_hold_and_a_full_group_never_delays_another(case: PoolCase) -> None:
-    spans = run_pool_case(case)
+@given(group_cases())
+def test_group_caps_hold_and_a_full_group_never_delays_another(case: GroupCase) -> None:
+    spans = run_group_case(case)
     members: dict[str, list[int]] = defaultdict(list)
     for i, g in case.group.items():
         members[g].append(i)
@@ -121,9 +121,9 @@ def test_groups_by_function_and_unknown_group_tasks_are_errors() -> None:
 
     async def main() -> Any:
         cfg = WaveConfig(specialist_budgets={"a": 1})
-        tasks = {"x": {"pool": "a"}, "y": {"pool": "a"}, "z": {}}
+        tasks = {"x": {"group": "a"}, "y": {"group": "a"}, "z": {}}
         return await DAGExecutor(cfg).execute(
-            tasks, {}, body, groups=lambda task_id, spec: spec.get("pool")
+            tasks, {}, body, groups=lambda task_id, spec: spec.get("group")
         )
 
     result, _ = run_virtual(main())

@@ -1,6 +1,6 @@
 """Single-task "dag" nodes, run as plain tasks of the node-level run.
 
-A "dag" node is normally a DAGExecutor run of its own, and a run has a fixed
+A "dag" node is normally a DAG run of its own, and a run has a fixed
 cost (graph, plan, worker task, records: about 150 µs here) that dwarfs a
 small task. A node with one task and nothing that needs a run of its own
 (no store, no task dependencies) is instead run by the node-level run

@@ -1,6 +1,6 @@
 """The node kinds of a MetaDAG: the ``NodeRunner`` protocol and the built-in runners.
 
-A runner turns one node spec into a ``NodeOutcome``; the composer does the
+A runner turns one node spec into a ``NodeOutcome``; the MetaDAG run (``meta_run``) does the
 scheduling. A user adds a kind with ``MetaDAG.register_node_type``.
 """
 
