@@ -1,18 +1,30 @@
 """Goodput against a rate-limited service: adaptive windows side by side.
 
-    python benchmarks/goodput.py            # all variants, 5 runs each, medians
-    python benchmarks/goodput.py --runs 3
+    python benchmarks/goodput.py                       # both services, 5 runs each, medians
+    python benchmarks/goodput.py --runs 3 --service sim
+    python benchmarks/goodput.py --runs 3 --service nginx
 
-The service (``wave_executor.testing.RateLimitedService``) serves C = 20
-calls at a time, 10 ms each, and refuses a call beyond capacity after 1 ms
-(a fast 429). 2,000 requests must all succeed; a refused request is retried
-at once. Variants, each starting from the same cold state:
+Two services, both holding C = 20 calls at a time and refusing the rest:
+
+* ``sim``: ``wave_executor.testing.RateLimitedService`` in process, 10 ms a
+  call, a refusal after 1 ms (a fast 429);
+* ``nginx``: a real HTTP server on loopback, started and stopped here: nginx
+  (``apt-get install nginx``) with ``limit_conn 20`` and
+  ``limit_conn_status 429`` in front of a backend (a small asyncio HTTP
+  server in a subprocess) that answers each request after 10-20 ms
+  (uniform); the client
+  is a minimal HTTP/1.1 client on ``asyncio.open_connection``, one
+  connection per request.
+
+2,000 requests must all succeed; a refused request is retried at once.
+Variants, each starting from the same cold state:
 
 * ``fixed-20``: a fixed window of 20, the ideal (it is told C);
 * ``fixed-100``: a fixed window of 100;
 * ``0.3.0``: wave-executor 0.3.0's AdaptiveSemaphore(initial=100, max_val=100),
   run in ``benchmarks/.venv-seed`` (``./benchmarks/setup_seed_venv.sh``);
-* ``ours``: our AdaptiveSemaphore(100, max_val=100), fed each outcome;
+* ``ours``: our AdaptiveSemaphore(100, max_val=100), fed each outcome
+  (it slow-starts from 10);
 * ``ours-dag``: the same 2,000 calls as tasks of one DAGExecutor run, cap
   100, adaptive window on, retries on overload without delay.
 
@@ -24,11 +36,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import json
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +55,142 @@ from fresh import SEED_PYTHON, run_fresh
 HERE = Path(__file__).resolve().parent
 TESTING = HERE.parent / "src" / "wave_executor" / "testing.py"
 CALLS, CAPACITY, SERVICE_TIME, REJECT_AFTER = 2000, 20, 0.010, 0.001
+#: The real backend answers after a uniform draw in this range (seconds).
+REAL_SERVICE_TIME = (0.010, 0.020)
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    limit_conn_zone $binary_remote_addr zone=per_client:1m;
+    upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            limit_conn per_client {capacity};
+            limit_conn_status 429;
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+BACKEND = """
+import asyncio, random, sys
+
+async def handle(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\\r\\n\\r\\n")
+            if not head:
+                break
+            await asyncio.sleep(random.uniform(float(sys.argv[2]), float(sys.argv[3])))
+            writer.write(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+class HTTPRefused(Exception):
+    """A 429 from the real server (``status`` makes it an overload signal)."""
+
+    status = 429
+
+
+class HTTPService:
+    """The nginx front as a callable service, counting what it answered."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.served = 0
+        self.refused = 0
+
+    async def call(self, payload: Any = None) -> Any:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            status_line = await reader.readline()
+            await reader.read()  # headers and body, up to the server's close
+        finally:
+            writer.close()
+        status = int(status_line.split()[1])
+        if status == 429:
+            self.refused += 1
+            raise HTTPRefused("HTTP 429")
+        if status != 200:
+            raise RuntimeError(f"unexpected HTTP {status}")
+        self.served += 1
+        return payload
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def nginx_in_front() -> Iterator[int]:
+    """Start the backend and nginx on loopback; yield nginx's port; stop both."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise SystemExit("nginx not found: apt-get install nginx (or use --service sim)")
+    with tempfile.TemporaryDirectory(prefix="goodput-nginx-") as tmp:
+        backend_port, port = free_port(), free_port()
+        backend = subprocess.Popen(
+            [sys.executable, "-c", BACKEND, str(backend_port), *map(str, REAL_SERVICE_TIME)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert backend.stdout is not None
+        backend.stdout.readline()  # "ready"
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(tmp=tmp, backend=backend_port, port=port, capacity=CAPACITY)
+        )
+        server = subprocess.Popen([nginx, "-p", tmp, "-c", str(conf), "-g", "daemon off;"])
+        try:
+            for _ in range(200):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                time.sleep(0.01)
+            else:
+                raise RuntimeError("nginx did not start: " + (Path(tmp) / "error.log").read_text())
+            yield port
+        finally:
+            server.terminate()
+            backend.terminate()
+            server.wait(10)
+            backend.wait(10)
+
+
+def make_service(kind: str, port: int) -> tuple[Any, type[BaseException]]:
+    """The service to call and the exception that means "refused"."""
+    if kind == "nginx":
+        return HTTPService(port), HTTPRefused
+    kit = load_testing_kit()
+    return kit.RateLimitedService(CAPACITY, SERVICE_TIME, REJECT_AFTER), kit.OverloadedError
 
 
 def load_testing_kit() -> Any:
@@ -49,16 +203,17 @@ def load_testing_kit() -> Any:
     return module
 
 
-async def through_semaphore(sem: Any, report_outcomes: bool) -> dict[str, float]:
-    kit = load_testing_kit()
-    service = kit.RateLimitedService(CAPACITY, SERVICE_TIME, REJECT_AFTER)
+async def through_semaphore(
+    sem: Any, report_outcomes: bool, kind: str, port: int
+) -> dict[str, float]:
+    service, refused = make_service(kind, port)
 
     async def one(k: int) -> None:
         while True:
             async with sem:
                 try:
                     await service.call(k)
-                except kit.OverloadedError:
+                except refused:
                     if report_outcomes:
                         sem.record_overload()
                     continue
@@ -72,11 +227,10 @@ async def through_semaphore(sem: Any, report_outcomes: bool) -> dict[str, float]
     return {"seconds": elapsed, "served": service.served, "refused": service.refused}
 
 
-async def through_dag() -> dict[str, float]:
+async def through_dag(kind: str, port: int) -> dict[str, float]:
     from wave_executor import DAGExecutor, RetryPolicy, WaveConfig
 
-    kit = load_testing_kit()
-    service = kit.RateLimitedService(CAPACITY, SERVICE_TIME, REJECT_AFTER)
+    service, _ = make_service(kind, port)
 
     async def call(task_id: int, spec: Any) -> Any:
         return await service.call(task_id)
@@ -93,55 +247,72 @@ async def through_dag() -> dict[str, float]:
     return {"seconds": elapsed, "served": service.served, "refused": service.refused}
 
 
-def run_variant(name: str) -> dict[str, float]:
+def run_variant(name: str, kind: str, port: int) -> dict[str, float]:
     from wave_executor import AdaptiveSemaphore
 
-    if name == "fixed-20":
-        return asyncio.run(through_semaphore(AdaptiveSemaphore(20, adaptive=False), False))
-    if name == "fixed-100":
-        return asyncio.run(through_semaphore(AdaptiveSemaphore(100, adaptive=False), False))
-    if name == "ours":
-        return asyncio.run(through_semaphore(AdaptiveSemaphore(100, max_val=100), True))
-    if name == "ours-dag":
-        return asyncio.run(through_dag())
-    if name == "0.3.0":
-        return asyncio.run(through_semaphore(AdaptiveSemaphore(100, min_val=2, max_val=100), False))
-    raise ValueError(name)
+    def semaphore(sem: Any, report: bool) -> dict[str, float]:
+        return asyncio.run(through_semaphore(sem, report, kind, port))
+
+    variants: dict[str, Callable[[], dict[str, float]]] = {
+        "fixed-20": lambda: semaphore(AdaptiveSemaphore(20, adaptive=False), False),
+        "fixed-100": lambda: semaphore(AdaptiveSemaphore(100, adaptive=False), False),
+        "0.3.0": lambda: semaphore(AdaptiveSemaphore(100, min_val=2, max_val=100), False),
+        "ours": lambda: semaphore(AdaptiveSemaphore(100, max_val=100), True),
+        "ours-dag": lambda: asyncio.run(through_dag(kind, port)),
+    }
+    return variants[name]()
 
 
-def measure(name: str) -> dict[str, float]:
+def measure(name: str, kind: str, port: int) -> dict[str, float]:
     """One run in a fresh process (the seed's interpreter for 0.3.0)."""
     python = SEED_PYTHON if name == "0.3.0" else sys.executable
-    result: dict[str, float] = run_fresh(python, __file__, "--one", name)
+    args = ("--one", name, "--service", kind, "--port", str(port))
+    result: dict[str, float] = run_fresh(python, __file__, *args)
     return result
+
+
+def table(kind: str, variants: list[str], runs: int, port: int) -> None:
+    rows: dict[str, tuple[float, float]] = {}
+    for name in variants:
+        results = [measure(name, kind, port) for _ in range(runs)]
+        goodput = statistics.median(r["served"] / r["seconds"] for r in results)
+        refused = statistics.median(100 * r["refused"] / r["served"] for r in results)
+        rows[name] = (goodput, refused)
+    ideal = rows["fixed-20"][0]
+    if kind == "sim":
+        service = f"C={CAPACITY}, {SERVICE_TIME * 1000:g} ms a call, in-process simulation"
+    else:
+        low, high = (t * 1000 for t in REAL_SERVICE_TIME)
+        service = f"C={CAPACITY}, {low:g}-{high:g} ms a call, nginx limit_conn on loopback"
+    print(f"{CALLS} calls, {service}, medians of {runs}")
+    print()
+    print("| variant | goodput (calls/s) | share of fixed-20 | refused per 100 successes |")
+    print("|---|---:|---:|---:|")
+    for name, (goodput, refused) in rows.items():
+        print(f"| {name} | {goodput:,.0f} | {goodput / ideal:.1%} | {refused:.2f} |")
+    print(flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--service", choices=("sim", "nginx", "both"), default="both")
+    parser.add_argument("--variants", default="fixed-20,fixed-100,0.3.0,ours,ours-dag")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_variant(args.one)))
+        print(json.dumps(run_variant(args.one, args.service, args.port)))
         return
-    variants = ["fixed-20", "fixed-100", "0.3.0", "ours", "ours-dag"]
-    if not SEED_PYTHON.exists():
+    variants = args.variants.split(",")
+    if "0.3.0" in variants and not SEED_PYTHON.exists():
         print("(no benchmarks/.venv-seed: run benchmarks/setup_seed_venv.sh for 0.3.0)")
         variants.remove("0.3.0")
-    rows: dict[str, tuple[float, float]] = {}
-    for name in variants:
-        runs = [measure(name) for _ in range(args.runs)]
-        goodput = statistics.median(r["served"] / r["seconds"] for r in runs)
-        refused = statistics.median(100 * r["refused"] / r["served"] for r in runs)
-        rows[name] = (goodput, refused)
-    ideal = rows["fixed-20"][0]
-    service = f"C={CAPACITY}, {SERVICE_TIME * 1000:g} ms service"
-    print(f"{CALLS} calls, {service}, medians of {args.runs}")
-    print()
-    print("| variant | goodput (calls/s) | share of ideal | refused per 100 successes |")
-    print("|---|---:|---:|---:|")
-    for name, (goodput, refused) in rows.items():
-        print(f"| {name} | {goodput:,.0f} | {goodput / ideal:.0%} | {refused:.1f} |")
+    if args.service in ("sim", "both"):
+        table("sim", variants, args.runs, 0)
+    if args.service in ("nginx", "both"):
+        with nginx_in_front() as port:
+            table("nginx", variants, args.runs, port)
 
 
 if __name__ == "__main__":

@@ -150,5 +150,16 @@ def make_runner(
 def count_successes(impl: str, result: Any) -> int:
     """Tasks that finished successfully, read the way each implementation reports it."""
     if impl == "floor":
-        return sum(1 for v in result.values() if not isinstance(v, BaseException))
+        return sum(1 for v in result.values() if v == "success")
     return int(result.total_successful)
+
+
+def read_statuses(impl: str, result: Any) -> dict[str, Any]:
+    """Every task's status, read the way a caller reads it (the timed "read" part).
+
+    For both libraries that is ``{t: r.status for t, r in result.task_results.items()}``; the
+    floor's result already is a dict of statuses, which is copied the same way.
+    """
+    if impl == "floor":
+        return dict(result)
+    return {t: r.status for t, r in result.task_results.items()}

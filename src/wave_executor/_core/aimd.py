@@ -25,6 +25,16 @@ The policy, after TCP congestion avoidance and Netflix's AIMD limiter:
   times slower. The window still finds capacity that appears later, but
   knocks on the ceiling rarely, which keeps refused calls rare.
 
+* **Slow start.** A window configured wide, against a service that holds
+  far less, used to send its whole width at once and have most of it
+  refused (80 refusals in the first burst of a window of 100 against a
+  service that holds 20). With ``initial_window`` set, the window starts
+  there and grows by one per success, i.e. doubles per round trip, up to
+  the configured limit (TCP's slow start, up to ``ssthresh``); the first
+  overload ends slow start for good, and the window goes on as above. A
+  success counts during slow start if the call was admitted with at least
+  half the current window in flight: the window at most doubled since.
+
 Other failures (bugs, bad input) do not move the window. Everything here
 is pure: the caller passes ``now`` and the in-flight count.
 """
@@ -33,18 +43,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AIMDPolicy"]
+__all__ = ["AIMDPolicy", "SLOW_START_WINDOW"]
+
+#: Where adaptive windows start by default (TCP's initial window, RFC 6928).
+SLOW_START_WINDOW = 10
 
 
 @dataclass
 class AIMDPolicy:
-    """Mutable AIMD state; ``limit`` is the current window (always within bounds)."""
+    """Mutable AIMD state; ``limit`` is the current window (always within bounds).
+
+    With ``initial_window``, ``limit`` is where slow start stops: the window
+    starts at the lower of the two (see the module docstring).
+    """
 
     limit: int
     min_limit: int = 1
     max_limit: int = 10_000
     backoff_ratio: float = 0.9
     probe_slowdown: int = 16
+    initial_window: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_limit <= self.max_limit:
@@ -55,7 +73,14 @@ class AIMDPolicy:
             raise ValueError(f"backoff_ratio must be in (0, 1), got {self.backoff_ratio}")
         if self.probe_slowdown < 1:
             raise ValueError(f"probe_slowdown must be >= 1, got {self.probe_slowdown}")
+        if self.initial_window is not None and self.initial_window < 1:
+            raise ValueError(f"initial_window must be >= 1, got {self.initial_window}")
         self.limit = self._bounded(self.limit)
+        #: Slow start grows the window up to here; 0 once it is over.
+        self.slow_start_until = 0
+        if self.initial_window is not None and self.initial_window < self.limit:
+            self.slow_start_until = self.limit
+            self.limit = self._bounded(self.initial_window)
         self._credit = 0
         self._last_decrease = float("-inf")
         self._known_good = self.max_limit  # nothing learned yet: grow at the normal pace
@@ -67,6 +92,12 @@ class AIMDPolicy:
     def on_success(self, in_flight_at_admission: int) -> int:
         """A call succeeded; ``in_flight_at_admission`` counts it too."""
         limit = self.limit
+        if self.slow_start_until:
+            if 2 * in_flight_at_admission >= limit:
+                self.limit = limit = limit + 1
+                if limit >= self.slow_start_until:
+                    self.slow_start_until = 0
+            return limit
         if in_flight_at_admission >= limit - 1 and limit < self.max_limit:
             self._credit += 1
             needed = limit if limit < self._known_good else limit * self.probe_slowdown
@@ -79,6 +110,7 @@ class AIMDPolicy:
         """The service refused a call (or it timed out): shrink, once per round trip."""
         if admitted_at < self._last_decrease:
             return self.limit  # a consequence of the old limit, already answered
+        self.slow_start_until = 0
         target = int(self.limit * self.backoff_ratio)
         fine = in_flight_at_admission - 1
         if fine >= 1:
@@ -95,4 +127,5 @@ class AIMDPolicy:
         self.limit = self._bounded(limit)
         self._credit = 0
         self._known_good = self.max_limit
+        self.slow_start_until = 0
         return self.limit

@@ -59,6 +59,32 @@ class TaskResult:
         }
 
 
+def _lazy_wall_time(slot: Any) -> property:
+    """The ``started_at``/``completed_at`` slot of ``TaskResult``, made lazy.
+
+    A results table stores a float there (seconds since the epoch); the
+    first read turns it into an aware UTC ``datetime`` and keeps that, so a
+    run that returns many results builds no datetime nobody looks at. A
+    ``datetime`` (or ``None``) stored by anybody else reads back as it is.
+    Writes go straight to the slot (a C call: results are made in bulk).
+    """
+    read, write = slot.__get__, slot.__set__
+
+    def get(obj: Any) -> Any:
+        value = read(obj)
+        if value.__class__ is float:
+            value = datetime.fromtimestamp(value, UTC)
+            write(obj, value)
+        return value
+
+    return property(get, write, slot.__delete__, slot.__doc__)
+
+
+for _name in ("started_at", "completed_at"):
+    setattr(TaskResult, _name, _lazy_wall_time(TaskResult.__dict__[_name]))
+del _name
+
+
 @dataclass(slots=True)
 class EscalationReport:
     """Why a task gave up, for a human (or an agent) deciding what to do next."""
@@ -119,6 +145,28 @@ class DAGExecutionResult:
         if count is not None:
             return int(count(status))
         return sum(1 for r in results.values() if r.status == status)
+
+    def statuses(self) -> dict[Any, TaskStatus]:
+        """Task id -> status of every task, as one dict.
+
+        Cheaper than reading ``task_results`` one by one: the run's results
+        table answers from its status column, without a ``TaskResult``.
+        """
+        results = self.task_results
+        bulk = getattr(results, "statuses", None)
+        if bulk is not None:
+            statuses: dict[Any, TaskStatus] = bulk()
+            return statuses
+        return {t: TaskStatus(r.status) for t, r in results.items()}
+
+    def outputs(self) -> dict[Any, Any]:
+        """Task id -> ``output`` of every task (as ``TaskResult.output`` has it), as one dict."""
+        results = self.task_results
+        bulk = getattr(results, "outputs", None)
+        if bulk is not None:
+            outputs: dict[Any, Any] = bulk()
+            return outputs
+        return {t: r.output for t, r in results.items()}
 
     @property
     def total_tasks(self) -> int:

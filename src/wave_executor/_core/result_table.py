@@ -3,16 +3,28 @@
 A million-task run would spend more time and memory building ``TaskResult``
 objects and their two datetimes than scheduling. Instead the run writes a
 few numbers per task into flat arrays (the statuses are the plan's own
-status codes), and ``TaskResult`` objects are made when somebody looks at
-one, then kept, so changes made to them stick. To its reader the table is a
-read-only ``Mapping`` of task id to ``TaskResult``, like 0.3.0's dict.
+status codes), and a ``TaskResult`` is made when somebody looks at one. To
+its reader the table is a read-only ``Mapping`` of task id to
+``TaskResult``, like 0.3.0's dict, except that every read makes a new
+object (equal to the last): the table does not keep them, because a
+hundred thousand kept objects make the cyclic garbage collector walk the
+heap again and again, which doubled the cost of reading every result.
+Changing a ``TaskResult`` changes that object only.
+
+Reading every result must stay cheap too: a ``TaskResult`` is made with
+positional arguments and its two times as floats, which its
+``started_at``/``completed_at`` turn into datetimes when read
+(``records._lazy_wall_time``); ``items()``/``values()`` walk the columns instead
+of looking every id up again. ``statuses()`` and ``outputs()`` give whole
+columns as dicts without making any ``TaskResult``.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 from wave_executor._core.records import TaskResult
@@ -22,18 +34,24 @@ from wave_executor._core.status import TERMINAL, TaskStatus, code_of, status_of
 __all__ = ["TaskResultTable"]
 
 _TERMINAL_CODES = frozenset(code_of(s) for s in TERMINAL)
+#: Code -> status, and code -> "is terminal", as tuples indexed in C.
+_STATUS_OF = tuple(status_of(c) for c in range(len(TaskStatus)))
+_IS_TERMINAL = tuple(c in _TERMINAL_CODES for c in range(len(TaskStatus)))
+#: ``TaskResult`` as the table calls it: the two times go in as epoch floats, which the
+#: record turns into datetimes when they are read (``records._lazy_wall_time``).
+_new_result: Callable[..., TaskResult] = TaskResult
 
 
 class TaskResultTable(Mapping[Any, TaskResult]):
-    """Results by column; a ``TaskResult`` is built on first access."""
+    """Results by column; a ``TaskResult`` is built on each access."""
 
     __slots__ = (
-        "_cache",
         "_clock",
         "_end",
         "_errors",
         "_ids",
         "_index",
+        "_offset",
         "_outputs",
         "_retries",
         "_start",
@@ -59,10 +77,10 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         self._outputs: list[Any] = [None] * n
         self._errors: dict[int, str] = {}
         self._retries: dict[int, int] = {}
-        self._cache: dict[int, TaskResult] = {}
         #: Tasks whose stored success was reused instead of running them (resumed runs).
         self.restored: list[int] = []
         self._clock = clock
+        self._offset = clock.wall0 - clock.mono0  # monotonic -> epoch seconds
         self.wave_id = wave_id
 
     # -- writing (the run) ---------------------------------------------------
@@ -103,31 +121,61 @@ class TaskResultTable(Mapping[Any, TaskResult]):
     def _has(self, i: int) -> bool:
         return self._status[i] in _TERMINAL_CODES
 
+    def _make(self, i: int) -> TaskResult:
+        """A new ``TaskResult`` of task ``i`` (which has one)."""
+        start, end = self._start[i], self._end[i]
+        offset = self._offset
+        return _new_result(
+            self._ids[i],
+            self.wave_id,
+            _STATUS_OF[self._status[i]],
+            self._outputs[i],
+            self._errors.get(i) if self._errors else None,
+            (end - start) * 1000.0,
+            self._retries.get(i, 0) if self._retries else 0,
+            start + offset,  # floats: TaskResult makes the datetimes when read
+            end + offset,
+        )
+
     def __getitem__(self, task_id: Any) -> TaskResult:
         i = self._index[task_id]
-        cached = self._cache.get(i)
-        if cached is not None:
-            return cached
         if not self._has(i):
             raise KeyError(task_id)
-        start, end = self._start[i], self._end[i]
-        result = TaskResult(
-            task_id=task_id,
-            wave_id=self.wave_id,
-            status=status_of(self._status[i]),
-            output=self._outputs[i],
-            error=self._errors.get(i),
-            duration_ms=(end - start) * 1000.0,
-            retry_count=self._retries.get(i, 0),
-            started_at=self.wall_time(start),
-            completed_at=self.wall_time(end),
-        )
-        self._cache[i] = result
-        return result
+        return self._make(i)
+
+    def _terminal(self) -> Iterator[int]:
+        """Indices of the tasks that have a result, in id order."""
+        return compress(range(len(self._ids)), map(_IS_TERMINAL.__getitem__, self._status))
+
+    def _results(self) -> Iterator[TaskResult]:
+        return map(self._make, self._terminal())
+
+    def _pairs(self) -> Iterator[tuple[Any, TaskResult]]:
+        """``(id, TaskResult)`` of every task with a result: ``_make``, inlined."""
+        ids, wave_id, codes, outputs = self._ids, self.wave_id, self._status, self._outputs
+        starts, ends, offset = self._start, self._end, self._offset
+        errors, retries = self._errors, self._retries
+        new, status_of_code = _new_result, _STATUS_OF
+        for i in self._terminal():
+            start, end = starts[i], ends[i]
+            task_id = ids[i]
+            yield (
+                task_id,
+                new(
+                    task_id,
+                    wave_id,
+                    status_of_code[codes[i]],
+                    outputs[i],
+                    errors.get(i) if errors else None,
+                    (end - start) * 1000.0,
+                    retries.get(i, 0) if retries else 0,
+                    start + offset,
+                    end + offset,
+                ),
+            )
 
     def __iter__(self) -> Iterator[Any]:
-        status, terminal = self._status, _TERMINAL_CODES
-        return (task_id for i, task_id in enumerate(self._ids) if status[i] in terminal)
+        return compress(self._ids, map(_IS_TERMINAL.__getitem__, self._status))
 
     def __len__(self) -> int:
         return sum(self._status.count(code) for code in _TERMINAL_CODES)
@@ -136,5 +184,47 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         i = self._index.get(task_id)
         return i is not None and self._has(i)
 
+    def items(self) -> ItemsView[Any, TaskResult]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[TaskResult]:
+        return _Values(self)
+
+    # -- whole columns -------------------------------------------------------
+
+    def statuses(self) -> dict[Any, TaskStatus]:
+        """Task id -> status, for every task with a result; no ``TaskResult`` is made."""
+        if len(self) == len(self._ids):
+            out = dict(zip(self._ids, map(_STATUS_OF.__getitem__, self._status), strict=True))
+        else:
+            out = {self._ids[i]: _STATUS_OF[self._status[i]] for i in self._terminal()}
+        return out
+
+    def outputs(self) -> dict[Any, Any]:
+        """Task id -> output (None for most unsuccessful tasks), like ``statuses()``."""
+        if len(self) == len(self._ids):
+            out = dict(zip(self._ids, self._outputs, strict=True))
+        else:
+            out = {self._ids[i]: self._outputs[i] for i in self._terminal()}
+        return out
+
     def __repr__(self) -> str:
         return f"<TaskResultTable: {len(self)} results>"
+
+
+class _Items(ItemsView[Any, TaskResult]):
+    """``items()`` that walks the columns instead of looking each id up."""
+
+    __slots__ = ()
+    _mapping: TaskResultTable
+
+    def __iter__(self) -> Iterator[tuple[Any, TaskResult]]:
+        return self._mapping._pairs()
+
+
+class _Values(ValuesView[TaskResult]):
+    __slots__ = ()
+    _mapping: TaskResultTable
+
+    def __iter__(self) -> Iterator[TaskResult]:
+        return self._mapping._results()

@@ -7,7 +7,7 @@ and the outcome fed to the AIMD policy (when the window is adaptive).
 
 from __future__ import annotations
 
-from wave_executor._core.aimd import AIMDPolicy
+from wave_executor._core.aimd import SLOW_START_WINDOW, AIMDPolicy
 
 __all__ = ["Window"]
 
@@ -23,10 +23,14 @@ class Window:
         self.ceiling = policy.max_limit if policy is not None else self.limit
 
     @classmethod
-    def adaptive(cls, limit: int, floor: int) -> Window:
-        """A window that starts at ``limit``, never exceeds it, and shrinks no lower
-        than ``floor`` (or ``limit``, when that is lower)."""
-        return cls(limit, AIMDPolicy(limit, min_limit=min(floor, limit), max_limit=limit))
+    def adaptive(cls, limit: int, floor: int, initial: int | None = SLOW_START_WINDOW) -> Window:
+        """A window that never exceeds ``limit`` and shrinks no lower than ``floor``
+        (or ``limit``, when that is lower). It slow-starts from ``initial`` (None: starts
+        at ``limit``), doubling per round trip until ``limit`` or the first overload."""
+        policy = AIMDPolicy(
+            limit, min_limit=min(floor, limit), max_limit=limit, initial_window=initial
+        )
+        return cls(limit, policy)
 
     @property
     def full(self) -> bool:

@@ -319,7 +319,10 @@ class DagRun:
             else:
                 window.active -= 1
                 if window.limit < window.ceiling:
+                    limit = window.limit
                     window.success(in_flight)
+                    if window.limit > limit:  # a wider window: workers for it
+                        self._spawn(reserved=1)
                 if groups is not None:
                     self._leave_group(i, group_in_flight)
                 if breaker is not None:

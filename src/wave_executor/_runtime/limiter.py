@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NamedTuple
 
-from wave_executor._core.aimd import AIMDPolicy
+from wave_executor._core.aimd import SLOW_START_WINDOW, AIMDPolicy
 from wave_executor._core.overload import is_overload
 
 __all__ = ["Admission", "AdaptiveSemaphore", "LimiterStatistics"]
@@ -58,6 +58,12 @@ class AdaptiveSemaphore:
     (or ``initial``, when that is lower). ``saturation_threshold`` is
     accepted for 0.3.0 code and ignored: a queue is not overload.
     ``overload_errors`` declares exception types that mean "too much".
+
+    An adaptive window slow-starts: it opens at ``slow_start_from`` (10) and
+    doubles per round trip of calls made with it full, up to ``initial``;
+    the first overload ends that, and AIMD goes on from there. So a window
+    configured far wider than the service does not send its whole width at
+    once. ``slow_start_from=None`` opens at ``initial``, as before.
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class AdaptiveSemaphore:
         *,
         backoff_ratio: float = 0.9,
         overload_errors: tuple[type[BaseException], ...] = (),
+        slow_start_from: int | None = SLOW_START_WINDOW,
     ) -> None:
         if initial < 1:
             raise ValueError(f"initial must be >= 1, got {initial}")
@@ -82,9 +89,10 @@ class AdaptiveSemaphore:
         self.overload_errors = overload_errors
         start = min(initial, max_val)
         self._policy = AIMDPolicy(
-            start, min_limit=min(min_val, start), max_limit=max_val, backoff_ratio=backoff_ratio
-        )
-        self._limit = start
+            start, min_limit=min(min_val, start), max_limit=max_val, backoff_ratio=backoff_ratio,
+            initial_window=slow_start_from if adaptive else None,
+        )  # fmt: skip
+        self._limit = self._policy.limit
         self._active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._successes = self._overloads = self._failures = 0
