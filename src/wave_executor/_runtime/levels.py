@@ -20,6 +20,7 @@ from wave_executor._core.graph import build_graph
 from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.waves import ExecutionContext
+from wave_executor._runtime.engine import check_graph_arguments
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -62,12 +63,7 @@ class LevelExecutor(ExecutorBase):
         ``UnknownDependencyError`` (a ``ValueError``) for an unknown id and
         ``WaveCircularDependencyError`` for a cycle, all before anything runs.
         """
-        if not isinstance(tasks, Mapping):
-            raise TypeError(
-                f"tasks must be a mapping of task id to spec, got {type(tasks).__name__}"
-            )
-        if not callable(task_executor):
-            raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
+        check_graph_arguments(tasks, task_executor)
         cfg = config if config is not None else self.config
         deps: Mapping[Any, Iterable[Any]] = dependencies if dependencies is not None else {}
         graph = build_graph(tasks, deps, priority_costs)
