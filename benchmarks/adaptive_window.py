@@ -7,7 +7,7 @@ A 10,000-task graph of independent 5 ms tasks (``asyncio.sleep``), no
 overload signal anywhere, run with ``adaptive_batch_window=True`` and
 ``False``, alternating, each run in a fresh process. The adaptive run must
 be within 10% of the fixed one. 0.3.0 is run beside (from
-``benchmarks/.venv-seed``) with its default adaptive window, which reads
+``benchmarks/.venv-0.3.0``) with its default adaptive window, which reads
 the backlog as saturation and shrinks to ``min_parallel``.
 """
 
@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from fresh import SEED_PYTHON, run_fresh
+from fresh import V030_PYTHON, run_fresh
 
 TASKS, TASK_SECONDS = 10_000, 0.005
 
@@ -40,7 +40,7 @@ async def one_run(adaptive: bool, cap: int) -> float:
 
 
 def measure(variant: str, cap: int) -> float:
-    python = SEED_PYTHON if variant == "0.3.0" else sys.executable
+    python = V030_PYTHON if variant == "0.3.0" else sys.executable
     one = "1" if variant != "fixed" else "0"
     return float(run_fresh(python, __file__, "--one", one, "--cap", str(cap)))
 
@@ -54,7 +54,7 @@ def main() -> None:
     if args.one is not None:
         print(json.dumps(asyncio.run(one_run(args.one == "1", args.cap))))
         return
-    variants = ["adaptive", "fixed"] + (["0.3.0"] if SEED_PYTHON.exists() else [])
+    variants = ["adaptive", "fixed"] + (["0.3.0"] if V030_PYTHON.exists() else [])
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.runs):
         for variant in variants:

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-SEED_PYTHON = Path(__file__).resolve().parent / ".venv-seed" / "bin" / "python"
+V030_PYTHON = Path(__file__).resolve().parent / ".venv-0.3.0" / "bin" / "python"
 
 
 def run_fresh(python: str | Path, script: str | Path, *args: str) -> Any:

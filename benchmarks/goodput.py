@@ -22,7 +22,7 @@ Variants, each starting from the same cold state:
 * ``fixed-20``: a fixed window of 20, the ideal (it is told C);
 * ``fixed-100``: a fixed window of 100;
 * ``0.3.0``: wave-executor 0.3.0's AdaptiveSemaphore(initial=100, max_val=100),
-  run in ``benchmarks/.venv-seed`` (``./benchmarks/setup_seed_venv.sh``);
+  run in ``benchmarks/.venv-0.3.0`` (``./benchmarks/setup_030_venv.sh``);
 * ``ours``: our AdaptiveSemaphore(100, max_val=100), fed each outcome
   (it slow-starts from 10);
 * ``ours-dag``: the same 2,000 calls as tasks of one DAGExecutor run, cap
@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fresh import SEED_PYTHON, run_fresh
+from fresh import V030_PYTHON, run_fresh
 
 HERE = Path(__file__).resolve().parent
 TESTING = HERE.parent / "src" / "wave_executor" / "testing.py"
@@ -194,7 +194,7 @@ def make_service(kind: str, port: int) -> tuple[Any, type[BaseException]]:
 
 
 def load_testing_kit() -> Any:
-    """Our simulated service, loaded by path so this also runs under the seed's venv."""
+    """Our simulated service, loaded by path so this also runs under 0.3.0's venv."""
     spec = importlib.util.spec_from_file_location("_wave_testing_kit", TESTING)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -264,8 +264,8 @@ def run_variant(name: str, kind: str, port: int) -> dict[str, float]:
 
 
 def measure(name: str, kind: str, port: int) -> dict[str, float]:
-    """One run in a fresh process (the seed's interpreter for 0.3.0)."""
-    python = SEED_PYTHON if name == "0.3.0" else sys.executable
+    """One run in a fresh process (0.3.0's own interpreter for 0.3.0)."""
+    python = V030_PYTHON if name == "0.3.0" else sys.executable
     args = ("--one", name, "--service", kind, "--port", str(port))
     result: dict[str, float] = run_fresh(python, __file__, *args)
     return result
@@ -305,8 +305,8 @@ def main() -> None:
         print(json.dumps(run_variant(args.one, args.service, args.port)))
         return
     variants = args.variants.split(",")
-    if "0.3.0" in variants and not SEED_PYTHON.exists():
-        print("(no benchmarks/.venv-seed: run benchmarks/setup_seed_venv.sh for 0.3.0)")
+    if "0.3.0" in variants and not V030_PYTHON.exists():
+        print("(no benchmarks/.venv-0.3.0: run benchmarks/setup_030_venv.sh for 0.3.0)")
         variants.remove("0.3.0")
     if args.service in ("sim", "both"):
         table("sim", variants, args.runs, 0)

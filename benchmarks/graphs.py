@@ -6,7 +6,7 @@ Each generator returns ``(tasks, dependencies)`` in exactly the shape that
 and ``dependencies`` maps a task id to the list of ids it waits for. Tasks without
 dependencies are left out of ``dependencies``, as callers normally do.
 
-Standard library only: the seed baseline runs in a virtual environment that has nothing but
+Standard library only: the 0.3.0 baseline runs in a virtual environment that has nothing but
 wave-executor 0.3.0, and this module must import there too.
 """
 

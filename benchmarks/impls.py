@@ -1,11 +1,11 @@
 """One calling convention for the three implementations under comparison.
 
 * ``ours``  - ``wave_executor`` as importable by the running interpreter (the repo's package);
-* ``seed``  - ``wave_executor`` 0.3.0 from PyPI, importable only inside ``.venv-seed``;
+* ``0.3.0`` - ``wave_executor`` 0.3.0 from PyPI, importable only inside ``.venv-0.3.0``;
 * ``floor`` - :func:`floor.run_floor`, the minimal asyncio scheduler in this folder.
 
 Both libraries are imported lazily and only for their own ``--impl``, so that a process that
-measures the floor never pays for importing a library, and the seed's interpreter never
+measures the floor never pays for importing a library, and 0.3.0's interpreter never
 tries to import the repo's code (nor the other way round: see :func:`load_library`).
 """
 
@@ -24,23 +24,23 @@ from typing import Any
 
 from floor import run_floor
 
-IMPLS = ("ours", "seed", "floor")
-SEED_VERSION = "0.3.0"
+IMPLS = ("ours", "0.3.0", "floor")
+V030_VERSION = "0.3.0"
 BENCH_DIR = Path(__file__).resolve().parent
-SEED_PYTHON = BENCH_DIR / ".venv-seed" / "bin" / "python"
+V030_PYTHON = BENCH_DIR / ".venv-0.3.0" / "bin" / "python"
 
 Body = Callable[[str, Any], Awaitable[Any]]
 Runner = Callable[[Mapping[str, Any], Mapping[str, Any], Body], Awaitable[Any]]
 
 
 def interpreter_for(impl: str, ours_python: str = sys.executable) -> str:
-    """Interpreter that must run ``impl``: the seed's own venv, else the caller's choice."""
-    if impl == "seed":
-        if not SEED_PYTHON.exists():
+    """Interpreter that must run ``impl``: 0.3.0's own venv, else the caller's choice."""
+    if impl == "0.3.0":
+        if not V030_PYTHON.exists():
             raise FileNotFoundError(
-                f"{SEED_PYTHON} is missing; run benchmarks/setup_seed_venv.sh first"
+                f"{V030_PYTHON} is missing; run benchmarks/setup_030_venv.sh first"
             )
-        return str(SEED_PYTHON)
+        return str(V030_PYTHON)
     return ours_python
 
 
@@ -51,10 +51,10 @@ def load_library(impl: str) -> ModuleType:
     """
     module = importlib.import_module("wave_executor")
     version = library_version(module)
-    if impl == "seed" and version != SEED_VERSION:
-        raise RuntimeError(f"--impl seed expects wave-executor {SEED_VERSION}, got {version}")
-    if impl == "ours" and version == SEED_VERSION:
-        raise RuntimeError(f"--impl ours imported the PyPI {SEED_VERSION} release instead")
+    if impl == "0.3.0" and version != V030_VERSION:
+        raise RuntimeError(f"--impl 0.3.0 expects wave-executor {V030_VERSION}, got {version}")
+    if impl == "ours" and version == V030_VERSION:
+        raise RuntimeError(f"--impl ours imported the PyPI {V030_VERSION} release instead")
     return module
 
 

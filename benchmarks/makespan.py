@@ -55,13 +55,13 @@ VARIANTS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
         {"max_retries": 0, "adaptive_batch_window": False, "circuit_breaker_enabled": False},
         True,
     ),
-    "seed-fixed": (
-        "seed",
+    "0.3.0-fixed": (
+        "0.3.0",
         "0.3.0, adaptive_batch_window=False",
         {"max_retries": 0, "adaptive_batch_window": False, "circuit_breaker_enabled": False},
         False,
     ),
-    "seed-default": ("seed", "0.3.0, default config", {}, False),
+    "0.3.0-default": ("0.3.0", "0.3.0, default config", {}, False),
     "floor": ("floor", "floor (FIFO)", {}, False),
 }
 
@@ -138,7 +138,7 @@ def run_variant(variant: str, reps: int, ours_python: str) -> list[dict[str, Any
     """Run one variant's worker in a subprocess with the right interpreter."""
     impl = VARIANTS[variant][0]
     python = interpreter_for(impl, ours_python)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if impl == "seed" else None
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if impl == "0.3.0" else None
     cmd = [python, str(Path(__file__).resolve()), "--impl-variant", variant, "--reps", str(reps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -224,8 +224,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--impl",
-        choices=("ours", "seed", "floor"),
-        help="worker mode shorthand: ours, seed (fixed window) or floor",
+        choices=("ours", "0.3.0", "floor"),
+        help="worker mode shorthand: ours, 0.3.0 (fixed window) or floor",
     )
     p.add_argument(
         "--priority-costs",
@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.impl:
         shorthand = {
             "ours": "ours-costs" if args.priority_costs else "ours",
-            "seed": "seed-fixed",
+            "0.3.0": "0.3.0-fixed",
             "floor": "floor",
         }
         args.impl_variant = shorthand[args.impl]

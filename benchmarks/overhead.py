@@ -20,7 +20,7 @@ run with it on. Only a ``gc.collect()`` after building the input, so that collec
 builder's garbage is not billed to the scheduler.
 
 Only the chosen implementation is imported (see ``impls.py``), so this script also runs under
-the seed's virtual environment, where the repo's package is not installed.
+0.3.0's virtual environment, where the repo's package is not installed.
 """
 
 from __future__ import annotations

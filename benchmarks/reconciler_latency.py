@@ -1,10 +1,10 @@
 """WaveReconciler reaction times, ours beside 0.3.0, with default settings.
 
     .venv/bin/python benchmarks/reconciler_latency.py            # ~1.5 min, mostly 0.3.0
-    .venv/bin/python benchmarks/reconciler_latency.py --samples 500 --seed-samples 10
+    .venv/bin/python benchmarks/reconciler_latency.py --samples 500 --v030-samples 10
 
 Three measurements, each implementation in a fresh process (0.3.0 from
-``benchmarks/.venv-seed``, see ``setup_seed_venv.sh``), both with
+``benchmarks/.venv-0.3.0``, see ``setup_030_venv.sh``), both with
 ``WaveReconciler(body)`` and nothing else (``poll_interval_s=2.0``):
 
 * **dependency**: the time from the moment an upstream task's body returns
@@ -18,7 +18,7 @@ Three measurements, each implementation in a fresh process (0.3.0 from
   U(0, 5 ms), only so that samples do not come back to back.
 * **chain**: a chain of instant tasks, from ``update()`` to the last task's
   body. Ours runs 1,000 links; 0.3.0 needs one poll period per link, so it
-  runs ``--seed-chain`` links (default 5) and the 1,000-link time is
+  runs ``--v030-chain`` links (default 5) and the 1,000-link time is
   extrapolated from its time per link after the first (printed as such).
 
 Medians are printed with the 10th and 90th percentiles.
@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SEED_PYTHON = HERE / ".venv-seed" / "bin" / "python"
-SEED_VERSION = "0.3.0"
+V030_PYTHON = HERE / ".venv-0.3.0" / "bin" / "python"
+V030_VERSION = "0.3.0"
 
 
 class Marks:
@@ -121,9 +121,9 @@ async def measure(impl: str, samples: int, links: int) -> dict[str, Any]:
     from wave_executor.reconciler import WaveReconciler
 
     version = getattr(wave_executor, "__version__", "?")
-    if (impl == "seed") != (version == SEED_VERSION):
+    if (impl == "0.3.0") != (version == V030_VERSION):
         raise RuntimeError(f"--one {impl} imported wave-executor {version}")
-    phase = 2.0 if impl == "seed" else 0.005
+    phase = 2.0 if impl == "0.3.0" else 0.005
     return {
         "impl": impl,
         "version": version,
@@ -135,9 +135,9 @@ async def measure(impl: str, samples: int, links: int) -> dict[str, Any]:
 
 
 def run_child(impl: str, samples: int, links: int) -> dict[str, Any]:
-    if impl == "seed" and not SEED_PYTHON.exists():
-        raise SystemExit(f"{SEED_PYTHON} is missing; run benchmarks/setup_seed_venv.sh first")
-    python = str(SEED_PYTHON) if impl == "seed" else sys.executable
+    if impl == "0.3.0" and not V030_PYTHON.exists():
+        raise SystemExit(f"{V030_PYTHON} is missing; run benchmarks/setup_030_venv.sh first")
+    python = str(V030_PYTHON) if impl == "0.3.0" else sys.executable
     command = [python, __file__, "--one", impl, "--samples", str(samples), "--links", str(links)]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -159,11 +159,11 @@ def report(results: list[dict[str, Any]], links: int) -> None:
                           ("update", "update() called -> new task entered")):  # fmt: skip
         print(f"\n{title}")
         for r in results:
-            print(f"  {r['impl']:>4} {r['version']:>8}: {summary(r[metric])}")
+            print(f"  {r['impl']:>5} {r['version']:>8}: {summary(r[metric])}")
     print(f"\n{links:,}-link chain of instant tasks, update() -> last task entered")
     for r in results:
         seconds, ran = r["chain_s"], r["chain_links"]
-        line = f"  {r['impl']:>4} {r['version']:>8}: {seconds:9.3f} s for {ran:,} links"
+        line = f"  {r['impl']:>5} {r['version']:>8}: {seconds:9.3f} s for {ran:,} links"
         if ran != links and ran > 1:  # one poll period per link after the first
             guess = seconds / (ran - 1) * (links - 1)
             line += f" -> ~{guess:,.0f} s for {links:,} (extrapolated)"
@@ -173,21 +173,21 @@ def report(results: list[dict[str, Any]], links: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--samples", type=int, default=200, help="samples per metric, ours")
-    p.add_argument("--seed-samples", type=int, default=10, help="samples per metric, 0.3.0")
+    p.add_argument("--v030-samples", type=int, default=10, help="samples per metric, 0.3.0")
     p.add_argument("--links", type=int, default=1000)
-    p.add_argument("--seed-chain", type=int, default=5, help="chain links run on 0.3.0")
-    p.add_argument("--impls", default="ours,seed")
+    p.add_argument("--v030-chain", type=int, default=5, help="chain links run on 0.3.0")
+    p.add_argument("--impls", default="ours,0.3.0")
     p.add_argument("--json", type=Path, help="also write the raw results here")
-    p.add_argument("--one", choices=("ours", "seed"), help=argparse.SUPPRESS)
+    p.add_argument("--one", choices=("ours", "0.3.0"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         print(json.dumps(asyncio.run(measure(args.one, args.samples, args.links))))
         return
     results = []
     for impl in args.impls.split(","):
-        seed = impl == "seed"
-        samples = args.seed_samples if seed else args.samples
-        links = args.seed_chain if seed else args.links
+        old = impl == "0.3.0"
+        samples = args.v030_samples if old else args.samples
+        links = args.v030_chain if old else args.links
         results.append(run_child(impl, samples, links))
     report(results, args.links)
     if args.json:

@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/run_all.py --quick         # sizes 1e3..1e5, one run each
 
 Every cell is ``overhead.py`` in a fresh subprocess: ``ours`` and ``floor`` under the
-interpreter running this script (or ``--ours-python``), ``seed`` under
-``benchmarks/.venv-seed/bin/python``. Within a repetition the implementations run one after
+interpreter running this script (or ``--ours-python``), ``0.3.0`` under
+``benchmarks/.venv-0.3.0/bin/python``. Within a repetition the implementations run one after
 another on the same graph, so slow drifts of a shared, noisy machine hit all of them alike;
 the table shows the median over repetitions.
 """
@@ -56,14 +56,14 @@ Key = tuple[str, str, int, str]  # impl, shape, n, metric
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command line; ``--quick`` only changes the defaults of ``--sizes`` and ``--reps``."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--impls", default=",".join(IMPLS), help="comma list of ours,seed,floor")
+    p.add_argument("--impls", default=",".join(IMPLS), help="comma list of ours,0.3.0,floor")
     p.add_argument("--shapes", default=",".join(SHAPES), help="comma list of graph shapes")
     p.add_argument("--sizes", default=None, help="comma list of n (default 1e3..1e6)")
     p.add_argument("--metrics", default=",".join(METRICS), help="time,memory")
     p.add_argument("--reps", type=int, default=None, help="runs per cell (default 3)")
     p.add_argument("--cap", type=int, default=10, help="max_parallel_per_wave")
     p.add_argument(
-        "--seed-max-n",
+        "--v030-max-n",
         type=float,
         default=100_000,
         help="skip 0.3.0 above this n (its 1e6 runs take ~90 s and ~3 GB each)",
@@ -125,7 +125,7 @@ def run_one(
         "--metric",
         metric,
     ]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if impl == "seed" else None
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if impl == "0.3.0" else None
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=args.timeout, env=env, cwd=HERE
@@ -150,7 +150,7 @@ def run_one(
 
 def skip_reason(impl: str, n: int, args: argparse.Namespace, ours_error: str) -> str:
     """Why a cell is not run (shown in the table instead of a number), or ``""``."""
-    if impl == "seed" and n > args.seed_max_n:
+    if impl == "0.3.0" and n > args.v030_max_n:
         return "not run"
     if impl in ("ours",) and ours_error:
         return "not importable"
@@ -228,8 +228,8 @@ def table(cells: dict[Key, Cell], args: argparse.Namespace) -> str:
     impls = args.impls
     head = ["shape", "n"]
     head += [f"{i} µs/task" for i in impls]
-    if "ours" in impls and "seed" in impls:
-        head.append("speedup vs seed")
+    if "ours" in impls and "0.3.0" in impls:
+        head.append("speedup vs 0.3.0")
     if "ours" in impls and "floor" in impls:
         head.append("ours / floor")
     head += [f"{i} B/task" for i in impls]
@@ -242,8 +242,8 @@ def table(cells: dict[Key, Cell], args: argparse.Namespace) -> str:
 
             row = [shape, f"{n:,}"]
             row += [fmt(get(i, "time"), 1) for i in impls]
-            if "ours" in impls and "seed" in impls:
-                row.append(ratio(get("seed", "time"), get("ours", "time")))
+            if "ours" in impls and "0.3.0" in impls:
+                row.append(ratio(get("0.3.0", "time"), get("ours", "time")))
             if "ours" in impls and "floor" in impls:
                 row.append(ratio(get("ours", "time"), get("floor", "time")))
             row += [fmt(get(i, "memory"), 0) for i in impls]
@@ -300,10 +300,10 @@ def targets(cells: dict[Key, Cell]) -> list[str]:
         return cell.median() if cell else None
 
     out = []
-    ours, seed, floor = (med(i, "layered", 100_000, "time") for i in ("ours", "seed", "floor"))
-    if ours and seed:
-        verdict = "met" if seed / ours >= 10 else "NOT met"
-        out.append(f"- layered 1e5: ours {seed / ours:.1f}x faster than 0.3.0 (≥10x): {verdict}")
+    ours, v030, floor = (med(i, "layered", 100_000, "time") for i in ("ours", "0.3.0", "floor"))
+    if ours and v030:
+        verdict = "met" if v030 / ours >= 10 else "NOT met"
+        out.append(f"- layered 1e5: ours {v030 / ours:.1f}x faster than 0.3.0 (≥10x): {verdict}")
     if ours and floor:
         verdict = "met" if ours / floor <= 3 else "NOT met"
         out.append(f"- layered 1e5: ours {ours / floor:.1f}x the floor (≤3x): {verdict}")

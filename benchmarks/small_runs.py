@@ -6,13 +6,13 @@ Small graphs are where a run's fixed cost (validation, set-up, the loop
 round trips of starting and ending) shows: a MetaDAG node with several
 tasks, a wave of ``LevelExecutor``, or code that calls ``execute()`` in a
 loop. For each shape (1 task; 10 independent tasks; a chain of 10) every
-implementation (ours, 0.3.0 from ``.venv-seed``, the minimal floor
+implementation (ours, 0.3.0 from ``.venv-0.3.0``, the minimal floor
 scheduler) runs ``--runs`` executions back to back in its own fresh process
 after a warm-up, ``--repeats`` times; the table gives the median µs per
 ``execute()`` and the ratios. Config: cap 10, no retries, fixed window, no
 circuit breaker (0.3.0 gets the same where it has the fields).
 
-Without ``.venv-seed`` (``benchmarks/setup_seed_venv.sh``) the 0.3.0 column
+Without ``.venv-0.3.0`` (``benchmarks/setup_030_venv.sh``) the 0.3.0 column
 is left out. ``--impl X --shape S`` is the per-process worker mode.
 """
 
@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any
 
-from fresh import SEED_PYTHON, run_fresh
+from fresh import V030_PYTHON, run_fresh
 from impls import make_runner
 
 SHAPES: dict[str, tuple[dict[str, Any], dict[str, list[str]]]] = {
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--impls", default="ours,floor,seed", help="comma list of ours,floor,seed")
+    p.add_argument("--impls", default="ours,floor,0.3.0", help="comma list of ours,floor,0.3.0")
     p.add_argument("--impl")
     p.add_argument("--shape")
     args = p.parse_args(argv)
@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     wanted = args.impls.split(",")
     impls = [i for i in ("ours", "floor") if i in wanted]
-    impls += ["seed"] if "seed" in wanted and SEED_PYTHON.exists() else []
-    python = {"ours": sys.executable, "floor": sys.executable, "seed": str(SEED_PYTHON)}
+    impls += ["0.3.0"] if "0.3.0" in wanted and V030_PYTHON.exists() else []
+    python = {"ours": sys.executable, "floor": sys.executable, "0.3.0": str(V030_PYTHON)}
     samples: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):  # interleaved, so drift hits every cell alike
         for shape in SHAPES:
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )  # fmt: skip
                 samples.setdefault((impl, shape), []).append(out["us_per_execute"])
     med = {key: statistics.median(v) for key, v in samples.items()}
-    names = {"ours": "ours µs", "floor": "floor µs", "seed": "0.3.0 µs"}
+    names = {"ours": "ours µs", "floor": "floor µs", "0.3.0": "0.3.0 µs"}
     header = f"{'shape':>16}" + "".join(f" {names[i]:>9}" for i in impls)
     if "ours" in impls:
         header += "".join(f" {names[i].split()[0] + '/ours':>11}" for i in impls if i != "ours")

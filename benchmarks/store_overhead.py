@@ -8,7 +8,7 @@ then time ``await execute(...)`` alone, including the store's work to the
 end of the run (``execute`` returns after the store has committed every
 record: ``end_run`` flushes). Variants: no store; ``MemoryStore``;
 ``SQLiteStore`` on a new file in a temporary directory; and 0.3.0 (no
-durability at all) from ``benchmarks/.venv-seed`` for scale.
+durability at all) from ``benchmarks/.venv-0.3.0`` for scale.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fresh import SEED_PYTHON, run_fresh
+from fresh import V030_PYTHON, run_fresh
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,7 +58,7 @@ async def one_run(variant: str, n: int) -> float:
 
 
 def measure(variant: str, n: int) -> float:
-    python = SEED_PYTHON if variant == "0.3.0" else sys.executable
+    python = V030_PYTHON if variant == "0.3.0" else sys.executable
     return float(run_fresh(python, __file__, "--one", variant, "--n", str(n)))
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(asyncio.run(one_run(args.one, args.n))))
         return
-    variants = ["none", "memory", "sqlite"] + (["0.3.0"] if SEED_PYTHON.exists() else [])
+    variants = ["none", "memory", "sqlite"] + (["0.3.0"] if V030_PYTHON.exists() else [])
     times: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.runs):
         for variant in variants:

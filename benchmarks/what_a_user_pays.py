@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fresh import SEED_PYTHON, run_fresh
+from fresh import V030_PYTHON, run_fresh
 
 HERE = Path(__file__).resolve().parent
 OVERHEAD = HERE / "overhead.py"
@@ -32,19 +32,19 @@ def main() -> None:
     p.add_argument("--shape", default="layered")
     p.add_argument("--caps", default="10,1000")
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--impls", default="floor,ours,seed")
+    p.add_argument("--impls", default="floor,ours,0.3.0")
     p.add_argument("--ours-python", default=sys.executable)
     args = p.parse_args()
     caps = [int(c) for c in args.caps.split(",")]
     impls = args.impls.split(",")
-    if "seed" in impls and not SEED_PYTHON.exists():
-        print("(no benchmarks/.venv-seed: run benchmarks/setup_seed_venv.sh for 0.3.0)")
-        impls.remove("seed")
+    if "0.3.0" in impls and not V030_PYTHON.exists():
+        print("(no benchmarks/.venv-0.3.0: run benchmarks/setup_030_venv.sh for 0.3.0)")
+        impls.remove("0.3.0")
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for rep in range(args.reps):
         for cap in caps:
             for impl in impls:
-                python = SEED_PYTHON if impl == "seed" else args.ours_python
+                python = V030_PYTHON if impl == "0.3.0" else args.ours_python
                 out = run_fresh(
                     python, OVERHEAD, "--impl", impl, "--shape", args.shape,
                     "--n", str(args.n), "--cap", str(cap), "--metric", "time",
@@ -57,22 +57,22 @@ def main() -> None:
                     flush=True,
                 )
     med = {key: {k: statistics.median(r[k] for r in rs) for k in PARTS} for key, rs in runs.items()}
-    names = {"floor": "floor", "ours": "ours", "seed": "0.3.0"}
+    names = {"floor": "floor", "ours": "ours", "0.3.0": "0.3.0"}
     print(f"{args.shape} {args.n:,} no-op tasks, µs/task, medians of {args.reps} processes")
     print()
     print("| cap | impl | execute | read every status | both | both / floor | both / 0.3.0 |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for cap in caps:
         floor = med.get(("floor", cap))
-        seed = med.get(("seed", cap))
+        v030 = med.get(("0.3.0", cap))
         for impl in impls:
             m = med[(impl, cap)]
             both = m["both_us_per_task"]
             to_floor = f"{both / floor['both_us_per_task']:.2f}x" if floor else "-"
-            to_seed = f"{both / seed['both_us_per_task']:.3f}x" if seed else "-"
+            to_v030 = f"{both / v030['both_us_per_task']:.3f}x" if v030 else "-"
             print(
                 f"| {cap} | {names[impl]} | {m['us_per_task']:.2f} | "
-                f"{m['read_us_per_task']:.2f} | {both:.2f} | {to_floor} | {to_seed} |"
+                f"{m['read_us_per_task']:.2f} | {both:.2f} | {to_floor} | {to_v030} |"
             )
 
 
