@@ -265,7 +265,7 @@ async def test_inject_dep_outputs_copies_specs() -> None:
     tasks: dict[str, Any] = {"a": {"k": 1}, "b": {"k": 2}, "c": "plain"}
     deps = {"b": {"a"}, "c": {"a", "b"}}
     await DAGExecutor().execute(tasks, deps, body, inject_dep_outputs=True)
-    assert seen["a"] == {"k": 1, "_dep_outputs": {}}
+    assert seen["a"] == {"k": 1}  # no dependencies: the spec as it is (as in 0.3.0)
     assert seen["b"] == {"k": 2, "_dep_outputs": {"a": "out-a"}}
     assert seen["c"] == {"spec": "plain", "_dep_outputs": {"a": "out-a", "b": "out-b"}}
     assert tasks == {"a": {"k": 1}, "b": {"k": 2}, "c": "plain"}  # never mutated

@@ -35,7 +35,7 @@ async def test_resume_skips_recorded_successes_and_feeds_their_outputs() -> None
         calls.append(task_id)
         if task_id in broken:
             raise RuntimeError("flaky upstream")
-        return task_id + "".join(sorted(spec["_dep_outputs"].values()))
+        return task_id + "".join(sorted(spec.get("_dep_outputs", {}).values()))
 
     tasks, deps = chain_graph()
     ex = DAGExecutor(FAST)
@@ -146,7 +146,7 @@ CHILD = textwrap.dedent(
         async def body(task_id, spec):
             os.write(fd, (task_id + "\\n").encode())
             await asyncio.sleep(pause)
-            ups = "".join(sorted(spec["_dep_outputs"].values()))
+            ups = "".join(sorted(spec.get("_dep_outputs", {}).values()))
             return hashlib.sha256((task_id + ups).encode()).hexdigest()[:16]
 
         tasks, deps = graph()

@@ -422,8 +422,8 @@ def test_inject_dep_outputs_copies_specs() -> None:
 
     tasks: dict[str, Any] = {"a": {"k": 1}, "b": 7, "c": {"k": 3}}
     ctx, _ = level_run(tasks, {"c": {"a", "b"}}, body, inject_dep_outputs=True)
-    assert seen["a"] == {"k": 1, "_dep_outputs": {}}
-    assert seen["b"] == {"spec": 7, "_dep_outputs": {}}
+    assert seen["a"] == {"k": 1}  # no dependencies: the spec as it is (as in 0.3.0)
+    assert seen["b"] == 7
     assert seen["c"] == {"k": 3, "_dep_outputs": {"a": "out-a", "b": "out-b"}}
     assert tasks == {"a": {"k": 1}, "b": 7, "c": {"k": 3}}  # never mutated
     assert ctx.outputs == {"a": "out-a", "b": "out-b", "c": "out-c"}

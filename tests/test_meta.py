@@ -40,7 +40,7 @@ async def test_the_0_3_0_readme_example_runs_unchanged() -> None:
     seen: dict[str, Any] = {}
 
     async def fetch(task_id: Any, spec: Any) -> Any:
-        return f"<html {spec['spec']}>"
+        return f"<html {spec}>"  # no upstream node: the spec as it is
 
     async def analyze(task_id: Any, spec: Any) -> Any:
         seen["analyze"] = spec["_upstream_outputs"]
@@ -86,7 +86,7 @@ async def test_the_0_3_0_readme_example_runs_unchanged() -> None:
     assert seen["analyze"] == {"ingest": {"page_a": f"<html {url_a}>", "page_b": f"<html {url_b}>"}}
     assert seen["store"] == {"analyze": {"report": "report"}}
     assert result.node_results["store"].task_outputs == {"db_write": "written"}
-    assert json.loads(text)["node_results"]["ingest"]["status"] == "success"
+    assert json.loads(text)["nodes"]["ingest"]["status"] == "success"
 
 
 async def test_empty_metadag() -> None:
@@ -148,7 +148,7 @@ async def test_non_dict_specs_are_wrapped_and_caller_specs_untouched() -> None:
         .add_node(dag("down", {"plain": "text", "d": original}, body), depends_on=["up"])
     )
     await meta.execute()
-    assert got["u"] == {"spec": 7, "_upstream_outputs": {}}
+    assert got["u"] == 7  # no upstream node: the spec as it is (as in 0.3.0)
     assert got["plain"] == {"spec": "text", "_upstream_outputs": {"up": {"u": "u"}}}
     assert got["d"] == {"x": 1, "_upstream_outputs": {"up": {"u": "u"}}}
     assert original == {"x": 1}
@@ -357,9 +357,9 @@ async def test_custom_node_kind_via_the_protocol() -> None:
     runner: NodeRunner = Constant()
     assert isinstance(runner, NodeRunner)
     meta = MetaDAG().register_node_type("const", runner)
-    meta.add_node(dag("a", {"v": 1})).add_node(dag("c", {"k": 1}, node_type="const"), ["a"])
+    meta.add_node(dag("a", {"v": {}})).add_node(dag("c", {"k": 1}, node_type="const"), ["a"])
     result = await meta.execute()
-    upstream = {"a": {"v": {"task": "v", "upstream": {}}}}
+    upstream = {"a": {"v": {"task": "v", "upstream": None}}}  # "a" has no upstream node
     assert result.node_results["c"].task_outputs == {"k": ("const", upstream)}
 
 
@@ -545,20 +545,20 @@ def test_task_events_pass_on_the_events_of_tasks_inside_nodes() -> None:
     loud = events_of(build(task_events=True))
     assert [e for e in loud if not e[0].startswith("TASK_")] == quiet
     assert loud[1:4] == [
-        ("NODE_STARTED", "one", None),
+        ("NODE_STARTED", "one", "one"),  # NODE_* events carry node_id, as in 0.3.0
         ("TASK_STARTED", "t", "one"),
         ("TASK_COMPLETED", "t", "one"),
     ]
-    two = [(kind, task) for kind, task, node in loud if node == "two"]
+    two = [(kind, task) for kind, task, node in loud if node == "two" and kind.startswith("TASK_")]
     assert two == [
         ("TASK_STARTED", "x"),
         ("TASK_COMPLETED", "x"),
         ("TASK_STARTED", "y"),
         ("TASK_COMPLETED", "y"),
     ]
-    rec = {kind for kind, _, node in loud if node == "rec"}
+    rec = {kind for kind, _, node in loud if node == "rec" and kind.startswith("TASK_")}
     assert {"TASK_STARTED", "TASK_COMPLETED"} <= rec
-    closing = loud.index(("NODE_COMPLETED", "two", None))
+    closing = loud.index(("NODE_COMPLETED", "two", "two"))
     assert loud.index(("TASK_COMPLETED", "y", "two")) < closing
 
     silent = build(task_events=True)
@@ -627,9 +627,9 @@ def test_to_dict_is_json_serialisable_with_odd_keys_and_outputs() -> None:
 
     result, _ = run_virtual(main())
     data = json.loads(json.dumps(result.to_dict()))
-    assert data["node_results"]["a"]["task_outputs"]["1"]["set"] == [1]
-    assert data["node_results"]["s"]["status"] == "skipped"
-    assert data["node_results"]["r"]["task_results"]["x"]["status"] == "success"
+    assert data["nodes"]["a"]["task_outputs"]["1"]["set"] == [1]
+    assert data["nodes"]["s"]["status"] == "skipped"
+    assert data["nodes"]["r"]["task_results"]["x"]["status"] == "success"
 
 
 def test_durations_follow_the_loop_clock() -> None:
@@ -785,3 +785,34 @@ def test_an_always_task_that_exited_cleanly_counts_though_it_was_restarted_since
     assert result.node_results["svc"].status == "success"
     assert len(runs) == 2
     assert elapsed == pytest.approx(2.0, abs=0.2)
+
+
+async def test_node_events_carry_node_id_as_in_0_3_0() -> None:
+    seen: list[tuple[str, Any, Any]] = []
+    meta = MetaDAG().add_node(dag("a")).add_node(dag("b", body=boom)).add_node(dag("c"), ["b"])
+    meta.on_event(lambda kind, e: seen.append((kind, e.get("node_id"), e["task_id"])))
+    await meta.execute()
+    node_events = [(kind, node) for kind, node, _ in seen if kind.startswith("NODE_")]
+    assert ("NODE_STARTED", "a") in node_events and ("NODE_SKIPPED", "c") in node_events
+    assert all(node == task for kind, node, task in seen if kind.startswith("NODE_"))
+    assert [e for e in seen if e[0].startswith("META_")] == [
+        ("META_EXECUTION_STARTED", None, None),
+        ("META_EXECUTION_COMPLETED", None, None),
+    ]
+
+
+async def test_a_root_node_gets_its_task_specs_unchanged_as_in_0_3_0() -> None:
+    got: dict[Any, Any] = {}
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        got[task_id] = spec
+        return task_id
+
+    spec = {"k": 1}
+    meta = MetaDAG().add_node(dag("root", {"r": spec, "plain": 7}, body))
+    meta.add_node(dag("down", {"d": {}}, body), ["root"])
+    result = await meta.execute()
+    assert got["r"] is spec and got["plain"] == 7
+    assert got["d"] == {"_upstream_outputs": {"root": {"r": "r", "plain": "plain"}}}
+    data = result.to_dict()
+    assert data["nodes"]["root"]["task_output_keys"] == ["r", "plain"]

@@ -71,7 +71,7 @@ async def test_inject_dep_outputs_like_the_dag_executor() -> None:
     await r.update({"a": plain, "b": plain, "c": "raw"}, {"b": ["a"], "c": ["a", "b"]})
     assert await r.wait_until_complete(timeout=5)
     await r.stop()
-    assert seen["a"] == {"k": 1, "_dep_outputs": {}}
+    assert seen["a"] == {"k": 1}  # no dependencies: the spec as it is (as in 0.3.0)
     assert seen["b"] == {"k": 1, "_dep_outputs": {"a": "out-a"}}
     assert seen["c"] == {"spec": "raw", "_dep_outputs": {"a": "out-a", "b": "out-b"}}
     assert plain == {"k": 1}  # the caller's spec is never mutated

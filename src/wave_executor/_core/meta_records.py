@@ -170,6 +170,7 @@ class MetaDAGNodeResult:
             "started_at": _iso(self.started_at),
             "completed_at": _iso(self.completed_at),
             "duration_ms": round(self.duration_ms, 2),
+            "task_output_keys": [_key(k) for k in self.task_outputs],
             "nested": None if self.nested is None else self.nested.to_dict(),
         }
 
@@ -265,7 +266,7 @@ class MetaDAGResult:
             "started_at": _iso(self.started_at),
             "completed_at": _iso(self.completed_at),
             "critical_path": jsonable(self.critical_path()),
-            "node_results": {_key(k): r.to_dict() for k, r in self.node_results.items()},
+            "nodes": {_key(k): r.to_dict() for k, r in self.node_results.items()},
         }
 
 

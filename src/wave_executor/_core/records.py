@@ -127,8 +127,10 @@ class DAGExecutionResult:
     """
 
     execution_id: str
-    task_results: Mapping[Any, TaskResult]
-    started_at: datetime
+    #: Filled by the run; code written for 0.3.0 may also build a result by
+    #: hand (``DAGExecutionResult(execution_id=...)``) and add results later.
+    task_results: Mapping[Any, TaskResult] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     completed_at: datetime | None = None
     allow_partial_success: bool = True
     min_success_rate: float = 0.7
@@ -240,7 +242,7 @@ class DAGExecutionResult:
             "total_skipped": self.total_skipped,
             "total_timeout": self.total_timeout,
             "total_cancelled": self.total_cancelled,
-            "overall_success_rate": self.overall_success_rate,
+            "overall_success_rate": round(self.overall_success_rate, 3),
             "succeeded": self.succeeded,
             "stopped_reason": self.stopped_reason,
             "run_id": self.run_id,

@@ -688,6 +688,9 @@ class DagRun:
     def _inject(self, task_id: Any) -> Any:
         """A copy of the spec carrying its dependencies' outputs (never the caller's)."""
         spec = self._specs[task_id]
+        deps = self._dependencies.get(task_id)
+        if not deps:
+            return spec  # a task without dependencies gets its spec as it is (as in 0.3.0)
         table, index = self._table, self._graph.index
-        outputs = {d: table.output_of(index[d]) for d in self._dependencies.get(task_id, ())}
+        outputs = {d: table.output_of(index[d]) for d in deps}
         return with_outputs(spec, DEP_OUTPUTS, outputs)

@@ -28,13 +28,12 @@ from wave_executor._core.names import StopReason
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.status import TaskStatus
-from wave_executor._core.upstream import DEP_OUTPUTS, UPSTREAM_OUTPUTS, with_outputs
+from wave_executor._core.upstream import UPSTREAM_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.node_runners import describe_unsuccessful
 
 __all__ = [
     "DirectNode",
-    "attempt_spec",
     "NodeSettings",
     "direct_escalation",
     "direct_nodes",
@@ -151,14 +150,6 @@ def direct_spec(node: DirectNode, upstream: Mapping[Any, Any] | None) -> Any:
     if upstream is None:
         return node.spec
     return with_outputs(node.spec, UPSTREAM_OUTPUTS, upstream)
-
-
-def attempt_spec(node: DirectNode, spec: Any) -> Any:
-    """What one attempt gets, as from a run of its own: the same spec every
-    attempt, or a fresh copy with ``_dep_outputs`` when the node injects them."""
-    if node.inject_dep_outputs:  # a single task has no dependencies
-        return with_outputs(spec, DEP_OUTPUTS, {})
-    return spec
 
 
 def direct_escalation(node: DirectNode, escalation: Mapping[str, Any]) -> dict[str, Any]:

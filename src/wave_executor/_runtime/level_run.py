@@ -246,9 +246,10 @@ class LevelRun:
     def _spec_for(self, task_id: Any) -> Any:
         """The spec the body gets: a copy with ``_dep_outputs`` when injecting."""
         spec = self._tasks[task_id]
-        if not self._inject:
+        deps = self._deps.get(task_id)
+        if not self._inject or not deps:
             return spec
-        outputs = {d: self._results[d].output for d in self._deps.get(task_id, ())}
+        outputs = {d: self._results[d].output for d in deps}
         return with_outputs(spec, DEP_OUTPUTS, outputs)
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:

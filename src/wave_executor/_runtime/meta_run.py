@@ -41,7 +41,6 @@ from wave_executor._runtime.attempt import UNSET, NotAwaitableError, not_awaitab
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.direct_nodes import (
     DirectNode,
-    attempt_spec,
     direct_nodes,
     direct_outcome,
     direct_spec,
@@ -220,7 +219,10 @@ class MetaRun:
         structure, so a node that edits it cannot change an upstream's result."""
         external = self._external
         fresh = {k: copy_outputs(v) for k, v in external.items()} if external else {}
-        for up, output in wrapped[DEP_OUTPUTS].items():
+        # The node run's specs are None: a node with upstream nodes gets
+        # {"spec": None, "_dep_outputs": ...}, a node without them None.
+        upstream = wrapped[DEP_OUTPUTS] if wrapped is not None else {}
+        for up, output in upstream.items():
             done = self._outcomes.get(up)
             if done is not None and done.nested is not None:
                 fresh[up] = nested_outputs(done.nested)
@@ -242,11 +244,12 @@ class MetaRun:
         retry_specs = self._retry_specs
         spec = retry_specs.pop(node_id, None) if retry_specs else None
         if spec is None:
-            spec = direct_spec(node, self._upstream_of(wrapped) if self._inject else None)
+            upstream = self._upstream_of(wrapped) if self._inject else None
+            spec = direct_spec(node, upstream or None)  # no upstream: the spec as it is
         task_id = node.task_id
         pending = UNSET
         try:
-            pending = node.body(task_id, attempt_spec(node, spec))
+            pending = node.body(task_id, spec)  # one task: no dependencies, nothing injected
             output = await pending
         except Exception as exc:
             retry_specs[node_id] = spec
@@ -264,7 +267,7 @@ class MetaRun:
         events = self._events
         start = self._starts[node_id] = self._now()
         if events.active:
-            events.emit(EventType.NODE_STARTED, node_id, node_type=spec.node_type)
+            events.emit(EventType.NODE_STARTED, node_id, node_id=node_id, node_type=spec.node_type)
         outcome: NodeOutcome | None = None
         error: str | None = None
         runner = self._runners[spec.node_type]
@@ -296,7 +299,11 @@ class MetaRun:
         )
         if events.active:
             events.emit(
-                EventType.NODE_COMPLETED, node_id, status=outcome.status, duration_ms=duration_ms
+                EventType.NODE_COMPLETED,
+                node_id,
+                node_id=node_id,
+                status=outcome.status,
+                duration_ms=duration_ms,
             )
         if outcome.status != "success":
             raise _NodeFailed(outcome.error or outcome.status)
@@ -305,7 +312,7 @@ class MetaRun:
     def _run_spec(self, node_id: Hashable, upstream: dict[Any, Any]) -> MetaDAGNodeSpec:
         """The spec the runner gets: tasks carrying upstream outputs, the run's store."""
         spec = self._nodes[node_id]
-        if self._inject and spec.tasks:
+        if self._inject and spec.tasks and upstream:  # no upstream: the specs as they are
             spec = spec.with_tasks(inject_upstream(spec.tasks, upstream))
         if self._store is not None and spec.store is None:
             node_run = f"{self._run_id}/{node_id}" if self._run_id else None

@@ -57,7 +57,9 @@ class NodeEvents:
         """An event of the node run (its ``task_id`` is a node's id)."""
         node_id = task_id
         if event_type == EventType.TASK_SKIPPED:
-            self._events.emit(EventType.NODE_SKIPPED, node_id, failed_deps=event["failed_deps"])
+            self._events.emit(
+                EventType.NODE_SKIPPED, node_id, node_id=node_id, failed_deps=event["failed_deps"]
+            )
             return
         node = self._direct.get(node_id)
         if node is not None:
@@ -71,13 +73,14 @@ class NodeEvents:
         """The events a run of the node's own would give, in its order."""
         if event_type == EventType.TASK_STARTED:
             self._starts.setdefault(node_id, self._clock())
-            self._events.emit(EventType.NODE_STARTED, node_id, node_type="dag")
+            self._events.emit(EventType.NODE_STARTED, node_id, node_id=node_id, node_type="dag")
             self._task_event(event_type, event, node_id, node)
         elif event_type == EventType.TASK_COMPLETED:
             self._task_event(event_type, event, node_id, node)
             self._events.emit(
                 EventType.NODE_COMPLETED,
                 node_id,
+                node_id=node_id,
                 status="success",
                 duration_ms=event["duration_ms"],
             )
@@ -104,4 +107,10 @@ class NodeEvents:
     def _node_completed(self, node_id: Hashable, status: str) -> None:
         began = self._starts.get(node_id)
         duration_ms = 0.0 if began is None else (self._clock() - began) * 1000.0
-        self._events.emit(EventType.NODE_COMPLETED, node_id, status=status, duration_ms=duration_ms)
+        self._events.emit(
+            EventType.NODE_COMPLETED,
+            node_id,
+            node_id=node_id,
+            status=status,
+            duration_ms=duration_ms,
+        )

@@ -360,7 +360,7 @@ class Supervisor:
         self._cancel_timer(task_id)
         self._waiting_slot.pop(task_id, None)
         argument = spec.spec
-        if self._settings.inject_dep_outputs:  # the DAG executor's shape, on a copy
+        if self._settings.inject_dep_outputs and deps:  # the DAG executor's shape, on a copy
             outputs = {d: dep.output for d, dep in deps.items()}
             argument = with_outputs(argument, DEP_OUTPUTS, outputs)
         record.runs += 1
