@@ -13,7 +13,7 @@ upstreams always runs. Pure: no asyncio.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -141,7 +141,7 @@ def parse_rule(name: object) -> TriggerRule:
 
 
 def parse_rules(
-    rules: Mapping[Any, object] | None, index: Mapping[Hashable, int]
+    rules: Mapping[Any, object] | None, index: Mapping[Any, int]
 ) -> dict[int, TriggerRule]:
     """Task id -> rule name as task index -> rule, keeping only non-default rules.
 
