@@ -44,6 +44,7 @@ def eager(task_id: Any, status: TaskStatus, output: Any, error: str | None,
         retry_count=retries,
         started_at=datetime.fromtimestamp(wall + start, UTC),
         completed_at=datetime.fromtimestamp(wall + end, UTC),
+        skip_reason="upstream_failed" if status == TaskStatus.SKIPPED else None,
     )
 
 

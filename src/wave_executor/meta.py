@@ -25,6 +25,7 @@ from wave_executor._core.meta_validation import (
     check_spec,
 )
 from wave_executor._core.store_protocol import RunStore
+from wave_executor._core.triggers import TriggerRule, parse_rule
 from wave_executor._runtime.events import EventCallback, EventHub
 from wave_executor._runtime.meta_run import MetaRun
 from wave_executor._runtime.node_runners import (
@@ -76,6 +77,7 @@ class MetaDAG:
         self.task_events = task_events
         self._nodes: dict[Hashable, MetaDAGNodeSpec] = {}
         self._deps: dict[Hashable, list[Hashable]] = {}
+        self._rules: dict[Hashable, TriggerRule] = {}  # nodes with a non-default rule
         #: (node, upstream) pairs whose upstream was not a node yet when node was added:
         #: the only edges that can name an unknown node or close a cycle.
         self._forward: list[tuple[Hashable, Hashable]] = []
@@ -87,7 +89,10 @@ class MetaDAG:
         return dict(self._nodes)
 
     def add_node(
-        self, spec: MetaDAGNodeSpec, depends_on: Iterable[Hashable] | None = None
+        self,
+        spec: MetaDAGNodeSpec,
+        depends_on: Iterable[Hashable] | None = None,
+        trigger_rule: str = "all_success",
     ) -> MetaDAG:
         """Add a node; returns ``self`` (chainable).
 
@@ -108,12 +113,18 @@ class MetaDAG:
         ``depends_on`` (one id or several) may name nodes added later;
         unknown names raise UnknownDependencyError (a ValueError, "not
         defined") and cycles WaveCircularDependencyError at ``execute()``.
+
+        ``trigger_rule`` says when the node runs, given how its upstream nodes
+        ended (``docs/trigger-rules.md``); an unknown name raises ValueError
+        at once. A node skipped because its rule was not met does not make
+        the MetaDAG fail.
         """
         if not isinstance(spec, MetaDAGNodeSpec):
             raise TypeError(f"add_node takes a MetaDAGNodeSpec, got {type(spec).__name__}")
         node_id = spec.node_id
         if node_id in self._nodes:
             raise ValueError(f"node {node_id!r} is already defined")
+        rule = parse_rule(trigger_rule)
         kind = _builtin_kind(self._runners.get(spec.node_type))
         check_spec(spec, kind, inject=self.inject_dep_outputs)
         if isinstance(depends_on, str | bytes):
@@ -124,6 +135,8 @@ class MetaDAG:
                 self._forward.append((node_id, up))
         self._nodes[node_id] = spec
         self._deps[node_id] = upstream
+        if rule is not TriggerRule.ALL_SUCCESS:
+            self._rules[node_id] = rule
         return self
 
     def register_node_type(self, node_type: str, runner: NodeRunner) -> MetaDAG:
@@ -189,6 +202,7 @@ class MetaDAG:
             store,
             run_id,
             self.task_events,
+            rules=self._rules,
         )
         return await run.run()
 

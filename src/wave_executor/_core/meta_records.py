@@ -231,11 +231,14 @@ class MetaDAGResult:
     completed_at: datetime | None = None
     #: node id -> its upstream node ids (for the critical path).
     dependencies: Mapping[Hashable, Iterable[Hashable]] = field(default_factory=dict)
+    #: Of ``skipped_nodes``, those whose trigger rule was not met (not failures).
+    skipped_by_rule_nodes: int = 0
 
     @property
     def succeeded(self) -> bool:
-        """Every node succeeded (True for an empty MetaDAG)."""
-        return self.successful_nodes == self.total_nodes
+        """Every node succeeded, but those skipped because their trigger rule was
+        not met (True for an empty MetaDAG)."""
+        return self.successful_nodes == self.total_nodes - self.skipped_by_rule_nodes
 
     def critical_path(self) -> list[tuple[Any, ...]]:
         """The chain that decided how long the run took, root first, across levels.

@@ -4,15 +4,28 @@ Modelled on ``graphlib.TopologicalSorter``'s prepare / get_ready / done
 protocol, with priorities and failure propagation added. Pure: no asyncio,
 no clocks. Every state change goes through the status transition table.
 Costs are O(1) amortised per edge plus O(log ready) per heap operation.
+
+With trigger rules (``_core/triggers.py``) the plan counts, per task, how
+its upstreams ended and lets ``decide`` release or skip it; without any,
+the 0.3.0 paths below run unchanged (every task waits for all its
+upstreams to succeed, a failure skips every pending descendant).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from wave_executor._core.graph import Graph
 from wave_executor._core.ready import GroupedReady, ReadyHeap
 from wave_executor._core.status import TaskStatus, check_transition, code_of, status_of
+from wave_executor._core.triggers import (
+    CLEANUP_RULES,
+    Decision,
+    SkipReason,
+    TriggerRule,
+    decide,
+    skip_reason,
+)
 
 __all__ = ["Plan"]
 
@@ -22,13 +35,28 @@ _RUNNING = code_of(TaskStatus.RUNNING)
 _BACKOFF = code_of(TaskStatus.BACKOFF)
 _SUCCESS = code_of(TaskStatus.SUCCESS)
 _SKIPPED = code_of(TaskStatus.SKIPPED)
+_CANCELLED = code_of(TaskStatus.CANCELLED)
+#: How an ended upstream counts for a trigger rule.
+_SUCCEEDED, _FAILED, _RULE_SKIPPED = 0, 1, 2
 _FIRST_TERMINAL = _SUCCESS  # codes from here on are terminal (see TaskStatus)
 
 
 class Plan:
     """Mutable scheduling state of one execution over an immutable ``Graph``."""
 
-    __slots__ = ("_graph", "_n", "_ready", "_state", "_waiting", "unfinished")
+    __slots__ = (
+        "_counts",
+        "_graph",
+        "_n",
+        "_ready",
+        "_rules",
+        "_state",
+        "_waiting",
+        "cleaning",
+        "skip_reasons",
+        "skips",
+        "unfinished",
+    )
 
     def __init__(
         self,
@@ -36,10 +64,22 @@ class Plan:
         group_of: Sequence[int] | None = None,
         n_groups: int = 1,
         completed: Sequence[int] = (),
+        rules: Mapping[int, TriggerRule] | None = None,
     ) -> None:
         """``completed``: tasks that already succeeded (a resumed run). They must
-        be closed under dependencies: every dependency of one is in it too."""
+        be closed under dependencies: every dependency of one is in it too.
+        ``rules``: task index -> trigger rule, for tasks that do not use the
+        default ``all_success``."""
         self._graph = graph
+        #: Non-default trigger rules; empty for a 0.3.0 graph (the fast paths).
+        self._rules: dict[int, TriggerRule] = dict(rules) if rules else {}
+        #: Why each skipped task was skipped (ruled plans only; else "upstream failed").
+        self.skip_reasons: dict[int, SkipReason] = {}
+        #: ``(skipped, upstream that decided it)`` pairs not yet reported (ruled plans).
+        self.skips: list[tuple[int, int]] = []
+        #: The run was stopped and only cleanup tasks (``all_done``/``always``) remain.
+        self.cleaning = False
+        self._counts: list[list[int]] = []
         n = self._n = len(graph)
         self._waiting = waiting = graph.indegree.tolist()  # a list: small ints are not boxed anew
         self._state = state = bytearray(n)  # every task starts PENDING (code 0)
@@ -51,7 +91,16 @@ class Plan:
                 waiting[successors[k]] -= 1
         self.unfinished -= len(completed)
         priority = graph.priority
-        roots = [i for i in range(n) if not waiting[i] and state[i] == _PENDING]
+        if self._rules:
+            self._counts = [[0, 0, 0] for _ in range(n)]
+            for i in completed:
+                for k in range(offsets[i], offsets[i + 1]):
+                    self._counts[successors[k]][_SUCCEEDED] += 1
+        roots = [
+            i
+            for i in range(n)
+            if state[i] == _PENDING and (not waiting[i] or self._rules.get(i) is TriggerRule.ALWAYS)
+        ]
         for i in roots:
             self._state[i] = _READY
         self._ready: ReadyHeap | GroupedReady
@@ -83,6 +132,24 @@ class Plan:
         """The ready set; with groups, the runtime blocks and unblocks groups on it."""
         return self._ready
 
+    @property
+    def ruled(self) -> bool:
+        """Does any task have a trigger rule other than ``all_success``?"""
+        return bool(self._rules)
+
+    def rule_of(self, i: int) -> TriggerRule:
+        return self._rules.get(i, TriggerRule.ALL_SUCCESS)
+
+    def upstream_kind(self, i: int) -> int:
+        """How ended task ``i`` counts for its dependents' rules (0 succeeded, 1 failed,
+        2 skipped by its rule)."""
+        code = self._state[i]
+        if code == _SUCCESS:
+            return _SUCCEEDED
+        if code == _SKIPPED and self.skip_reasons.get(i) is SkipReason.RULE_NOT_MET:
+            return _RULE_SKIPPED
+        return _FAILED
+
     def status(self, i: int) -> TaskStatus:
         return status_of(self._state[i])
 
@@ -106,12 +173,16 @@ class Plan:
         return i
 
     def succeed(self, i: int) -> int:
-        """Record a success; return how many tasks became ready because of it."""
+        """Record a success; return how many tasks became ready because of it.
+
+        In a ruled plan, tasks it skipped are added to ``skips``."""
         state = self._state
         if state[i] != _RUNNING:
             check_transition(state[i], _SUCCESS)  # raises: only RUNNING may succeed
         state[i] = _SUCCESS
         self.unfinished -= 1
+        if self._rules:
+            return self._settle(i, _SUCCEEDED)
         graph = self._graph
         offsets = graph.offsets
         waiting = self._waiting
@@ -131,10 +202,16 @@ class Plan:
         """Record a final failure; skip every pending descendant.
 
         Returns ``(skipped_task, upstream_that_caused_it)`` pairs in discovery
-        order. Iterative, so graph depth is unbounded.
+        order. Iterative, so graph depth is unbounded. In a ruled plan only the
+        tasks whose rule can no longer be met are skipped, and dependents whose
+        rule is now met become ready (see ``ready_count``).
         """
         self._move(i, code_of(status))
         self.unfinished -= 1
+        if self._rules:
+            self._settle(i, _FAILED)
+            ruled_skips, self.skips = self.skips, []
+            return ruled_skips
         graph = self._graph
         offsets, successors, state = graph.offsets, graph.successors, self._state
         skipped: list[tuple[int, int]] = []
@@ -149,6 +226,67 @@ class Plan:
                     stack.append(s)
         self.unfinished -= len(skipped)
         return skipped
+
+    def _settle(self, i: int, kind: int) -> int:
+        """Tell ``i``'s pending dependents how it ended; decide their rules.
+
+        Returns how many became ready; the skipped ones go to ``skips`` and
+        tell their own dependents in turn (iteratively).
+        """
+        graph = self._graph
+        offsets, successors, state = graph.offsets, graph.successors, self._state
+        indegree, counts, rules = graph.indegree, self._counts, self._rules
+        released = 0
+        stack = [(i, kind)]
+        while stack:
+            u, kind = stack.pop()
+            for k in range(offsets[u], offsets[u + 1]):
+                s = successors[k]
+                if state[s] != _PENDING:
+                    continue
+                c = counts[s]
+                c[kind] += 1
+                rule = rules.get(s, TriggerRule.ALL_SUCCESS)
+                d = decide(rule, indegree[s], c[0], c[1], c[2])
+                if d is Decision.RUN:
+                    state[s] = _READY
+                    self._ready.push(graph.priority[s], s)
+                    released += 1
+                elif d is Decision.SKIP:
+                    reason = skip_reason(rule, c[_FAILED])
+                    self._move(s, _SKIPPED)
+                    self.unfinished -= 1
+                    self.skip_reasons[s] = reason
+                    self.skips.append((s, u))
+                    up = _FAILED if reason is SkipReason.UPSTREAM_FAILED else _RULE_SKIPPED
+                    stack.append((s, up))
+        return released
+
+    def begin_cleanup(self) -> list[int]:
+        """The run was stopped after a failure: end every unfinished task
+        ``CANCELLED`` except the pending or ready cleanup tasks (``all_done``,
+        ``always``), which run once their upstreams are done. Returns the
+        tasks ended, in index order."""
+        self.cleaning = True
+        state, rules = self._state, self._rules
+        ended = []
+        for i in range(self._n):
+            code = state[i]
+            if code >= _FIRST_TERMINAL:
+                continue
+            if code in (_PENDING, _READY) and rules.get(i) in CLEANUP_RULES:
+                continue
+            self._move(i, _CANCELLED)
+            ended.append(i)
+        self.unfinished -= len(ended)
+        self._ready.clear()
+        priority = self._graph.priority
+        for i in range(self._n):
+            if state[i] == _READY:
+                self._ready.push(priority[i], i)
+        for i in ended:
+            self._settle(i, _FAILED)
+        return ended
 
     def back_off(self, i: int) -> None:
         """A failed attempt will be retried later: the task leaves the running set."""

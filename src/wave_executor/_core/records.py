@@ -33,7 +33,13 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(slots=True)
 class TaskResult:
-    """The outcome of one task. ``status`` compares equal to 0.3.0's strings."""
+    """The outcome of one task. ``status`` compares equal to 0.3.0's strings.
+
+    ``skip_reason`` tells a skipped task's two kinds apart: ``"upstream_failed"``
+    (a failure above it; counts against the run) or ``"rule_not_met"`` (its
+    trigger rule asked for something that did not happen, like an idle
+    ``one_failed`` handler; not a failure). None for every other status.
+    """
 
     task_id: Any
     wave_id: str
@@ -44,9 +50,11 @@ class TaskResult:
     retry_count: int = 0
     started_at: datetime = field(default_factory=utc_now)
     completed_at: datetime | None = None
+    skip_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """0.3.0's keys; a skipped task's dict adds ``skip_reason``."""
+        out = {
             "task_id": self.task_id,
             "wave_id": self.wave_id,
             "status": str(self.status),
@@ -57,6 +65,9 @@ class TaskResult:
             "started_at": _iso(self.started_at),
             "completed_at": _iso(self.completed_at),
         }
+        if self.skip_reason is not None:
+            out["skip_reason"] = self.skip_reason
+        return out
 
 
 def _lazy_wall_time(slot: Any) -> property:
@@ -121,7 +132,9 @@ class DAGExecutionResult:
 
     ``succeeded`` applies the run's success policy: every task succeeded, or,
     with ``allow_partial_success``, at least ``min_success_rate`` of *all*
-    tasks did (skipped and cancelled tasks count as not successful).
+    tasks did (skipped and cancelled tasks count as not successful). Tasks
+    skipped because their trigger rule was not met (``total_skipped_by_rule``)
+    are left out of both counts.
     ``stopped_reason`` says why a run ended early: ``"stop_on_first_error"``
     or ``"total_timeout"`` (None when it ran to the end).
     """
@@ -187,6 +200,15 @@ class DAGExecutionResult:
         return self._count(TaskStatus.SKIPPED)
 
     @property
+    def total_skipped_by_rule(self) -> int:
+        """Skipped tasks whose trigger rule was not met (``skip_reason == "rule_not_met"``)."""
+        results = self.task_results
+        count = getattr(results, "count_rule_not_met", None)
+        if count is not None:
+            return int(count())
+        return sum(1 for r in results.values() if r.skip_reason == "rule_not_met")
+
+    @property
     def total_timeout(self) -> int:
         return self._count(TaskStatus.TIMEOUT)
 
@@ -210,7 +232,7 @@ class DAGExecutionResult:
     @property
     def succeeded(self) -> bool:
         """Did the run meet its success policy? (See the class docstring.)"""
-        total = self.total_tasks
+        total = self.total_tasks - self.total_skipped_by_rule
         if total == 0:
             return True
         ok = self.total_successful

@@ -30,6 +30,7 @@ from typing import Any
 from wave_executor._core.records import TaskResult
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.status import TERMINAL, TaskStatus, code_of, status_of
+from wave_executor._core.triggers import SkipReason
 
 __all__ = ["TaskResultTable"]
 
@@ -40,6 +41,9 @@ _IS_TERMINAL = tuple(c in _TERMINAL_CODES for c in range(len(TaskStatus)))
 #: ``TaskResult`` as the table calls it: the two times go in as epoch floats, which the
 #: record turns into datetimes when they are read (``records._lazy_wall_time``).
 _new_result: Callable[..., TaskResult] = TaskResult
+_SKIPPED_CODE = code_of(TaskStatus.SKIPPED)
+_RULE_NOT_MET = SkipReason.RULE_NOT_MET.value
+_UPSTREAM_FAILED = SkipReason.UPSTREAM_FAILED.value
 
 
 class TaskResultTable(Mapping[Any, TaskResult]):
@@ -57,6 +61,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         "_start",
         "_status",
         "restored",
+        "skip_reasons",
         "wave_id",
     )
 
@@ -79,6 +84,9 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         self._retries: dict[int, int] = {}
         #: Tasks whose stored success was reused instead of running them (resumed runs).
         self.restored: list[int] = []
+        #: Why skipped tasks were skipped, when a trigger rule decided it; a skipped
+        #: task missing here was skipped because an upstream failed.
+        self.skip_reasons: Mapping[int, str] = {}
         self._clock = clock
         self._offset = clock.wall0 - clock.mono0  # monotonic -> epoch seconds
         self.wave_id = wave_id
@@ -115,6 +123,14 @@ class TaskResultTable(Mapping[Any, TaskResult]):
     def count(self, status: TaskStatus) -> int:
         return self._status.count(code_of(status))
 
+    def count_rule_not_met(self) -> int:
+        return sum(1 for r in self.skip_reasons.values() if r == _RULE_NOT_MET)
+
+    def _skip_reason(self, i: int) -> str | None:
+        if self._status[i] != _SKIPPED_CODE:
+            return None
+        return self.skip_reasons.get(i, _UPSTREAM_FAILED)
+
     def wall_time(self, t: float) -> datetime:
         return self._clock.wall(t)
 
@@ -135,6 +151,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
             self._retries.get(i, 0) if self._retries else 0,
             start + offset,  # floats: TaskResult makes the datetimes when read
             end + offset,
+            self._skip_reason(i),
         )
 
     def __getitem__(self, task_id: Any) -> TaskResult:
@@ -156,6 +173,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         starts, ends, offset = self._start, self._end, self._offset
         errors, retries = self._errors, self._retries
         new, status_of_code = _new_result, _STATUS_OF
+        reasons = self.skip_reasons
         for i in self._terminal():
             start, end = starts[i], ends[i]
             task_id = ids[i]
@@ -171,6 +189,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
                     retries.get(i, 0) if retries else 0,
                     start + offset,
                     end + offset,
+                    reasons.get(i, _UPSTREAM_FAILED) if codes[i] == _SKIPPED_CODE else None,
                 ),
             )
 

@@ -79,9 +79,16 @@ class WaveResult:
         return len(self.task_results)
 
     @property
+    def skipped_by_rule_count(self) -> int:
+        """Skipped tasks whose trigger rule was not met (not failures)."""
+        return sum(1 for r in self.task_results.values() if r.skip_reason == "rule_not_met")
+
+    @property
     def success_rate(self) -> float:
-        """Successes over all the wave's tasks (0.3.0's definition); 0.0 if none."""
-        return self.success_count / self.total_tasks if self.task_results else 0.0
+        """Successes over the wave's tasks (0.3.0's definition), leaving out those
+        skipped because their trigger rule was not met; 0.0 if none."""
+        counted = self.total_tasks - self.skipped_by_rule_count
+        return self.success_count / counted if counted else 0.0
 
     @property
     def attempted_success_rate(self) -> float:
@@ -263,9 +270,15 @@ class ExecutionContext:
         return self._total(TaskStatus.CANCELLED)
 
     @property
+    def total_skipped_by_rule(self) -> int:
+        """Skipped tasks whose trigger rule was not met (not failures)."""
+        return sum(w.skipped_by_rule_count for w in self.wave_results.values())
+
+    @property
     def overall_success_rate(self) -> float:
-        """Successes over all tasks (0.3.0's definition); 0.0 if none."""
-        total = self.total_tasks
+        """Successes over all tasks (0.3.0's definition), leaving out those skipped
+        because their trigger rule was not met; 0.0 if none."""
+        total = self.total_tasks - self.total_skipped_by_rule
         return self.total_successful / total if total else 0.0
 
     @property

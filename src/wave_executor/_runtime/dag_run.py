@@ -39,6 +39,7 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.skips import skip_error, unsuccessful_deps
 from wave_executor._core.status import TaskStatus, code_of
+from wave_executor._core.triggers import SkipReason, TriggerRule, rule_skip_error
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._runtime.attempt import (
     AttemptTimeout,
@@ -59,6 +60,7 @@ __all__ = ["DagRun"]
 
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
 _RUNNING = code_of(TaskStatus.RUNNING)
+_SUCCESS = code_of(TaskStatus.SUCCESS)
 
 
 class _StopRun(Exception):
@@ -97,6 +99,7 @@ class DagRun:
         restored: Mapping[int, Any] | None = None,
         clock: RunClock | None = None,
         wave_id: str = "dag",
+        rules: Mapping[int, TriggerRule] | None = None,
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
@@ -119,9 +122,9 @@ class DagRun:
         self._restored = restored or {}
         completed = list(self._restored)
         if groups is None:
-            self._plan = Plan(graph, completed=completed)
+            self._plan = Plan(graph, completed=completed, rules=rules)
         else:
-            self._plan = Plan(graph, groups.group_of, len(groups.names), completed)
+            self._plan = Plan(graph, groups.group_of, len(groups.names), completed, rules)
         self._window = settings.global_window()
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
@@ -136,6 +139,7 @@ class DagRun:
         #: Loop time to wall time for this run's results, records and events.
         self.clock = clock
         self._table = TaskResultTable(graph.ids, graph.index, self._plan.codes, clock, wave_id)
+        self._table.skip_reasons = self._plan.skip_reasons
         if recorder is not None:
             recorder.set_clock(clock)
         # One generator per seeded policy, made on its first retry (seeding costs 15 µs).
@@ -170,6 +174,8 @@ class DagRun:
                             raise
                 except* _StopRun:
                     stopped = StopReason.STOP_ON_FIRST_ERROR
+                if stopped is not None and self._plan.ruled:
+                    await self._clean_up(me, cancels_before)
         except TimeoutError:
             stopped = StopReason.TOTAL_TIMEOUT
         finally:
@@ -426,6 +432,9 @@ class DagRun:
             self._events.emit(
                 EventType.TASK_COMPLETED, task_id, status="success", duration_ms=duration_ms
             )
+        if plan.skips:  # a success skipped tasks whose rule wants failures (ruled plans)
+            skipped, plan.skips = plan.skips, []
+            self._skip(skipped, task_id, end)
         if not plan.unfinished:
             self._finish()
         elif self._workers < self._window.limit and (released > 1 or self._groups is not None):
@@ -566,22 +575,49 @@ class DagRun:
             events.emit(EventType.TASK_FAILED, task_id, status=status.value, error=error)
             events.emit(EventType.TASK_ESCALATED, task_id, escalation=escalation["escalation"])
         self._skip(skipped, task_id, now)
-        if self._settings.stop_on_first_error and not self._stopping:
+        if self._settings.stop_on_first_error and not self._stopping and not self._plan.cleaning:
             self._stop()
             raise _StopRun
         if self._plan.done:
             self._finish()
+        elif self._plan.ruled:
+            self._spawn(reserved=1)  # a failure may release tasks (all_done, one_failed...)
 
     def _skip(self, skipped: list[tuple[int, int]], root: Any, now: float) -> None:
-        ids = self._ids
+        ids, plan = self._ids, self._plan
+        ruled = plan.ruled
         for s, _via in skipped:
             task_id = ids[s]
             failed_deps = self._unsuccessful_deps(task_id)
-            error = skip_error(failed_deps, root)
+            reason = plan.skip_reasons.get(s) if ruled else None
+            rule = plan.rule_of(s)
+            if reason is SkipReason.RULE_NOT_MET or rule is not TriggerRule.ALL_SUCCESS:
+                error = rule_skip_error(rule, self._upstream_statuses(task_id))
+            else:
+                error = skip_error(failed_deps, root)
             self._table.record(s, now, now, None, error)
             self._store_outcome(s, TaskStatus.SKIPPED, None, error, now, now, 0)
             if self._events.active:
-                self._events.emit(EventType.TASK_SKIPPED, task_id, failed_deps=failed_deps)
+                if reason is None:
+                    self._events.emit(EventType.TASK_SKIPPED, task_id, failed_deps=failed_deps)
+                else:
+                    self._events.emit(
+                        EventType.TASK_SKIPPED, task_id, failed_deps=failed_deps,
+                        skip_reason=reason.value, trigger_rule=rule.value,
+                    )  # fmt: skip
+
+    def _upstream_statuses(self, task_id: Any) -> dict[Any, str]:
+        """Each dependency's status as a rule sees it (for a skipped task's error)."""
+        index, plan = self._graph.index, self._plan
+        out: dict[Any, str] = {}
+        for d in self._dependencies.get(task_id, ()):
+            i = index[d]
+            status = plan.status(i).value
+            if plan.status(i) is TaskStatus.SKIPPED:
+                why = plan.skip_reasons.get(i, SkipReason.UPSTREAM_FAILED)
+                status += " (rule not met)" if why is SkipReason.RULE_NOT_MET else ""
+            out[d] = status
+        return out
 
     def _store_outcome(
         self, i: int, status: TaskStatus, output: Any, error: str | None,
@@ -645,6 +681,37 @@ class DagRun:
         scope = f"execution {self._execution_id}"
         log_swallowing(scope, stuck, late, "the run was stopped", RECANCEL_EVERY_S)
 
+    async def _clean_up(self, me: asyncio.Task[Any] | None, cancels_before: int) -> None:
+        """After ``stop_on_first_error``: cancel what was left, then run the cleanup
+        tasks (``all_done``/``always``) once their upstreams are done.
+
+        Not when the caller cancelled meanwhile: then nothing more runs.
+        """
+        if me is not None and me.cancelling() > cancels_before:
+            return
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            reaper.stop()
+        for i in self._interrupted:  # their attempt was cut off: give back its slots
+            self._window.active -= 1
+            if self._groups is not None:
+                self._leave_group(i)
+        error = "cancelled: the run stopped after a task failed (stop_on_first_error)"
+        self._end_tasks(self._plan.begin_cleanup(), TaskStatus.CANCELLED, error)
+        if self._plan.done:
+            return
+        self._stopping = False
+        self._finished = self._loop.create_future()
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            self._spawn(reserved=0)
+            try:
+                await self._finished
+            except asyncio.CancelledError:
+                self._stop()
+                self._reap()
+                raise
+
     def _cancel_backoff_timers(self) -> None:
         for retrying in self._retrying.values():
             if retrying.timer is not None:
@@ -659,8 +726,12 @@ class DagRun:
         else:
             status = TaskStatus.CANCELLED
             error = "cancelled: the run stopped after a task failed (stop_on_first_error)"
+        self._end_tasks(self._plan.abort(status), status, error)
+
+    def _end_tasks(self, ended: list[int], status: TaskStatus, error: str) -> None:
+        """Record tasks ended by a stop: their result, their outcome, one TASK_FAILED."""
         now = self._loop.time()
-        for i in self._plan.abort(status):
+        for i in ended:
             task_id = self._ids[i]
             retrying = self._retrying.pop(i, None)
             start = self._interrupted.pop(i, None)
@@ -692,5 +763,8 @@ class DagRun:
         if not deps:
             return spec  # a task without dependencies gets its spec as it is (as in 0.3.0)
         table, index = self._table, self._graph.index
+        if self._plan.ruled:  # only the upstreams that succeeded have outputs to give
+            codes = self._plan.codes
+            deps = [d for d in deps if codes[index[d]] == _SUCCESS]
         outputs = {d: table.output_of(index[d]) for d in deps}
         return with_outputs(spec, DEP_OUTPUTS, outputs)

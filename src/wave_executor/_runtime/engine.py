@@ -21,6 +21,7 @@ from wave_executor._core.names import RunOutcome
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
+from wave_executor._core.triggers import parse_rules
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventHub
@@ -44,6 +45,7 @@ class DagOptions:
     circuit_key: KeyFunction | None = None
     store: RunStore | None = None
     run_id: str | None = None
+    trigger_rules: Mapping[Any, str] | None = None
 
 
 def check_graph_arguments(tasks: object, task_executor: object) -> None:
@@ -76,6 +78,7 @@ async def run_dag(
         config, graph, options.inject_dep_outputs, options.retry_policies, options.timeouts
     )
     groups = resolve_groups(config, graph, tasks, options.groups)
+    rules = parse_rules(options.trigger_rules, graph.index)
     execution_id = str(uuid.uuid4())
     recorder = None
     if options.store is not None:
@@ -100,6 +103,7 @@ async def run_dag(
         semaphore=options.semaphore,
         recorder=recorder,
         restored=restored,
+        rules=rules,
     )
     events.clock = run.clock
     outcome = RunOutcome.INTERRUPTED

@@ -62,6 +62,7 @@ class DAGExecutor(ExecutorBase):
         circuit_key: KeyFunction | None = None,
         store: RunStore | None = None,
         run_id: str | None = None,
+        trigger_rules: Mapping[Any, str] | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -87,13 +88,20 @@ class DAGExecutor(ExecutorBase):
         was recorded, whose spec is unchanged and whose dependencies are all
         reused too are not called; their stored outputs stand in for them.
 
+        ``trigger_rules`` maps task ids to the rule that decides when they run
+        (``"all_done"``, ``"one_failed"``...; ``docs/trigger-rules.md``); the
+        others keep ``"all_success"``. A task whose rule can no longer be met
+        is skipped with ``skip_reason == "rule_not_met"`` and does not count
+        against the run's success.
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
-        an unknown task and ``WaveCircularDependencyError`` for a cycle, both
+        an unknown task, for an unknown trigger rule and for a rule given to an
+        unknown task, and ``WaveCircularDependencyError`` for a cycle, all
         before anything runs.
         """
         options = DagOptions(
             inject_dep_outputs, specialist_semaphore, priority_costs, groups, retry_policies,
-            timeouts, circuit_key, store, run_id,
+            timeouts, circuit_key, store, run_id, trigger_rules,
         )  # fmt: skip
         return await run_dag(
             tasks,

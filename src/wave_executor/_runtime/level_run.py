@@ -26,6 +26,14 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.skips import skip_error, unsuccessful_deps
 from wave_executor._core.status import TaskStatus
+from wave_executor._core.triggers import (
+    Decision,
+    SkipReason,
+    TriggerRule,
+    decide,
+    rule_skip_error,
+    skip_reason,
+)
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult, unmet_policy
 from wave_executor._runtime.attempt import TaskBody
@@ -71,8 +79,11 @@ class LevelRun:
         events: RunEvents,
         inject: bool,
         wave_options: WaveOptions,
+        rules: Mapping[Any, TriggerRule] | None = None,
     ) -> None:
         self._tasks, self._deps, self._waves = tasks, dependencies, waves
+        #: Task id -> non-default trigger rule; decided at the barrier before each wave.
+        self._rules: Mapping[Any, TriggerRule] = rules or {}
         self._body, self._cfg, self._events = body, config, events
         self._inject, self._options = inject, wave_options
         self._results: dict[Any, TaskResult] = {}
@@ -169,6 +180,13 @@ class LevelRun:
         results: dict[Any, TaskResult] = {}
         runnable: dict[Any, Any] = {}
         for task_id in ids:
+            if self._rules:
+                skipped = self._decide(task_id, wave_id, k, t0)
+                if skipped is None:
+                    runnable[task_id] = self._spec_for(task_id)
+                else:
+                    results[task_id] = skipped
+                continue
             bad = self._unsuccessful_deps(task_id)
             if bad:
                 error = skip_error(bad)
@@ -249,8 +267,46 @@ class LevelRun:
         deps = self._deps.get(task_id)
         if not self._inject or not deps:
             return spec
-        outputs = {d: self._results[d].output for d in deps}
+        results = self._results
+        outputs = {
+            d: results[d].output
+            for d in deps
+            if not self._rules or results[d].status == TaskStatus.SUCCESS
+        }
         return with_outputs(spec, DEP_OUTPUTS, outputs)
+
+    def _decide(self, task_id: Any, wave_id: str, k: int, now: float) -> TaskResult | None:
+        """A task's trigger rule at the barrier (its upstreams have all ended): None
+        to run it, else its skipped result (the TASK_SKIPPED event is sent)."""
+        rule = self._rules.get(task_id, TriggerRule.ALL_SUCCESS)
+        deps = list(dict.fromkeys(self._deps.get(task_id, ())))
+        counts = [0, 0, 0]  # succeeded, failed, skipped by their rule
+        shown: dict[Any, str] = {}
+        for d in deps:
+            r = self._results[d]
+            shown[d] = str(r.status)
+            if r.status == TaskStatus.SUCCESS:
+                counts[0] += 1
+            elif r.skip_reason == SkipReason.RULE_NOT_MET:
+                counts[2] += 1
+                shown[d] += " (rule not met)"
+            else:
+                counts[1] += 1
+        if decide(rule, len(deps), *counts) is Decision.RUN:
+            return None
+        reason = skip_reason(rule, counts[1])
+        bad = self._unsuccessful_deps(task_id)
+        if reason is SkipReason.UPSTREAM_FAILED and rule is TriggerRule.ALL_SUCCESS:
+            error = skip_error(bad)
+        else:
+            error = rule_skip_error(rule, shown)
+        result = self._skipped(task_id, wave_id, error, now)
+        result.skip_reason = reason
+        self._events.emit(
+            EventType.TASK_SKIPPED, task_id, failed_deps=bad, skip_reason=reason.value,
+            trigger_rule=rule.value, wave_id=wave_id, wave_index=k,
+        )  # fmt: skip
+        return result
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         results = self._results

@@ -19,6 +19,7 @@ from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
+from wave_executor._core.triggers import parse_rules
 from wave_executor._core.waves import ExecutionContext
 from wave_executor._runtime.engine import check_graph_arguments
 from wave_executor._runtime.executor_base import ExecutorBase
@@ -54,6 +55,7 @@ class LevelExecutor(ExecutorBase):
         groups: GroupSpec | None = None,
         retry_policies: Mapping[Any, RetryPolicy] | None = None,
         circuit_key: KeyFunction | None = None,
+        trigger_rules: Mapping[Any, str] | None = None,
     ) -> ExecutionContext:
         """Run ``tasks`` wave by wave; return the filled ``ExecutionContext``.
 
@@ -62,6 +64,11 @@ class LevelExecutor(ExecutorBase):
         non-mapping ``tasks`` or a non-callable ``task_executor``,
         ``UnknownDependencyError`` (a ``ValueError``) for an unknown id and
         ``WaveCircularDependencyError`` for a cycle, all before anything runs.
+
+        ``trigger_rules`` (task id -> rule name, ``docs/trigger-rules.md``) are
+        decided at the barrier before each wave, when every upstream has
+        ended; unknown names or task ids raise ``ValueError`` before anything
+        runs.
         """
         check_graph_arguments(tasks, task_executor)
         cfg = config if config is not None else self.config
@@ -74,6 +81,7 @@ class LevelExecutor(ExecutorBase):
                         raise ValueError(
                             f"{what} is given for task {task_id!r}, which is not defined in tasks"
                         )
+        rules = {graph.ids[i]: r for i, r in parse_rules(trigger_rules, graph.index).items()}
         waves = [[graph.ids[i] for i in wave] for wave in waves_of(graph)]
         execution_id = str(uuid.uuid4())
         events = self._hub.stream(execution_id, enabled=cfg.emit_events)
@@ -93,5 +101,6 @@ class LevelExecutor(ExecutorBase):
                 circuit_key,
                 self._breakers,
             ),
+            rules,
         )
         return await run.run(execution_id)

@@ -36,6 +36,7 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.status import TaskStatus
 from wave_executor._core.store_protocol import RunStore
+from wave_executor._core.triggers import TriggerRule, parse_rules
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor._runtime.attempt import UNSET, NotAwaitableError, not_awaitable
 from wave_executor._runtime.dag_run import DagRun
@@ -111,7 +112,10 @@ class MetaRun:
         store: RunStore | None = None,
         run_id: str | None = None,
         task_events: bool = False,
+        *,
+        rules: Mapping[Hashable, TriggerRule] | None = None,
     ) -> None:
+        self._rules = rules or {}
         for node_id, spec in nodes.items():
             if spec.node_type not in runners:
                 raise ValueError(
@@ -161,6 +165,7 @@ class MetaRun:
 
             # A node succeeded exactly when its task in the node run did.
             successful, skipped = outer.total_successful, outer.total_skipped
+            by_rule = outer.total_skipped_by_rule
             end = self._now()
             duration_ms = (end - start) * 1000.0
             result = MetaDAGResult(
@@ -170,6 +175,7 @@ class MetaRun:
                 successful_nodes=successful,
                 failed_nodes=len(nodes) - successful - skipped,
                 skipped_nodes=skipped,
+                skipped_by_rule_nodes=by_rule,
                 duration_ms=duration_ms,
                 started_at=self._clock.wall(start),
                 completed_at=self._clock.wall(end),
@@ -210,6 +216,7 @@ class MetaRun:
             dependencies=self._deps,
             groups=groups,
             clock=self._clock,
+            rules=parse_rules(self._rules, graph.index),
         )
 
     # -- one node ----------------------------------------------------------------
