@@ -1,0 +1,108 @@
+"""Hostile and careless use: callbacks, stores, configs and key functions that misbehave.
+
+Each test pins a defect that made a run hang, crash or lose what it had:
+the scheduler must stay correct whatever user code throws at it. Everything
+time-dependent runs on the virtual clock, so a hang fails an
+``asyncio.timeout`` after virtual seconds instead of blocking the suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.helpers import leftover_tasks
+from wave_executor import DAGExecutor
+from wave_executor.testing import run_virtual
+
+GRAPH: dict[str, dict[str, Any]] = {"a": {}, "b": {}, "c": {}}
+DEPS = {"b": ["a"], "c": ["b"]}
+
+
+async def sleepy(task_id: Any, spec: Any) -> Any:
+    await asyncio.sleep(1)
+    return task_id
+
+
+# -- event callbacks ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", ["EXECUTION_STARTED", "TASK_STARTED", "TASK_COMPLETED"])
+def test_a_sync_callback_raising_cancelled_error_is_logged_and_the_run_completes(
+    event: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def callback(event_type: str, payload: dict[str, Any]) -> None:
+        if event_type == event:
+            raise asyncio.CancelledError
+
+    async def main() -> Any:
+        executor = DAGExecutor()
+        executor.on_event(callback)
+        async with asyncio.timeout(100):  # it used to hang (or raise CancelledError)
+            result = await executor.execute(GRAPH, DEPS, sleepy)
+        return result, await leftover_tasks()
+
+    (result, left), elapsed = run_virtual(main())
+    assert result.total_successful == 3 and result.succeeded
+    assert {t: r.output for t, r in result.task_results.items()} == {"a": "a", "b": "b", "c": "c"}
+    assert elapsed == pytest.approx(3.0)
+    assert left == set()
+    assert f"event callback {callback!r} failed on {event}" in caplog.text
+
+
+def test_an_async_callback_raising_cancelled_error_once_does_not_drop_later_events(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    async def callback(event_type: str, payload: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        if event_type == "TASK_STARTED" and payload["task_id"] == "a":
+            raise asyncio.CancelledError
+        seen.append((event_type, payload["task_id"]))
+
+    async def main() -> Any:
+        executor = DAGExecutor()
+        executor.on_event(callback)
+        async with asyncio.timeout(100):
+            await executor.execute(GRAPH, DEPS, sleepy)
+        return await leftover_tasks()
+
+    left, _ = run_virtual(main())
+    assert left == set()
+    assert seen == [
+        ("EXECUTION_STARTED", None),
+        ("TASK_COMPLETED", "a"),
+        ("TASK_STARTED", "b"),
+        ("TASK_COMPLETED", "b"),
+        ("TASK_STARTED", "c"),
+        ("TASK_COMPLETED", "c"),
+        ("EXECUTION_COMPLETED", None),
+    ]
+    assert "async event callback failed" in caplog.text
+
+
+def test_a_caller_cancelling_execute_still_ends_a_slow_async_callback() -> None:
+    """The dispatcher tells a real cancellation from one a callback raises."""
+    delivered: list[str] = []
+
+    async def callback(event_type: str, payload: dict[str, Any]) -> None:
+        await asyncio.sleep(10)
+        delivered.append(event_type)
+
+    async def main() -> Any:
+        executor = DAGExecutor()
+        executor.on_event(callback)
+        run = asyncio.ensure_future(executor.execute(GRAPH, DEPS, sleepy))
+        await asyncio.sleep(1.5)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        return await leftover_tasks()
+
+    left, elapsed = run_virtual(main())
+    assert left == set()
+    assert elapsed == pytest.approx(1.5)
+    assert delivered == []
