@@ -9,12 +9,14 @@ time-dependent runs on the virtual clock, so a hang fails an
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 from typing import Any
 
 import pytest
 
 from tests.helpers import leftover_tasks
-from wave_executor import DAGExecutor
+from wave_executor import DAGExecutor, WaveConfig
 from wave_executor.testing import run_virtual
 
 GRAPH: dict[str, dict[str, Any]] = {"a": {}, "b": {}, "c": {}}
@@ -106,3 +108,46 @@ def test_a_caller_cancelling_execute_still_ends_a_slow_async_callback() -> None:
     assert left == set()
     assert elapsed == pytest.approx(1.5)
     assert delivered == []
+
+
+# -- configuration --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("circuit_failure_threshold", 0),
+        ("circuit_failure_threshold", -1),
+        ("circuit_failure_threshold", 2.5),
+        ("circuit_success_threshold", 0),
+        ("circuit_success_threshold", -3),
+        ("circuit_success_threshold", math.nan),
+        ("circuit_recovery_timeout", math.nan),
+        ("circuit_recovery_timeout", -1.0),
+        ("max_parallel_per_wave", 2.5),
+        ("max_parallel_per_wave", math.nan),
+        ("max_parallel_per_wave", "4"),
+        ("max_parallel_per_wave", True),
+        ("max_parallel_per_wave", 0),
+        ("inter_wave_delay_ms", math.nan),
+        ("inter_wave_delay_ms", math.inf),
+        ("inter_wave_delay_ms", -5),
+    ],
+)
+def test_a_wave_config_with_a_bad_value_is_refused_naming_the_field_and_the_value(
+    field: str, value: Any
+) -> None:
+    with pytest.raises(ValueError, match=f"^{field} .*got {re.escape(repr(value))}$"):
+        WaveConfig(**{field: value})
+
+
+def test_a_wave_config_still_accepts_the_edge_values_that_work() -> None:
+    config = WaveConfig(
+        max_parallel_per_wave=1,
+        circuit_failure_threshold=1,
+        circuit_success_threshold=1,
+        circuit_recovery_timeout=0.0,
+        inter_wave_delay_ms=0.5,  # type: ignore[arg-type]  # 0.3.0 took floats too
+    )
+    assert config.circuit_recovery_timeout == 0.0
+    assert WaveConfig(circuit_recovery_timeout=math.inf).circuit_recovery_timeout == math.inf
