@@ -151,3 +151,82 @@ def test_a_wave_config_still_accepts_the_edge_values_that_work() -> None:
     )
     assert config.circuit_recovery_timeout == 0.0
     assert WaveConfig(circuit_recovery_timeout=math.inf).circuit_recovery_timeout == math.inf
+
+
+# -- circuit keys -----------------------------------------------------------------
+
+
+async def fail_a(task_id: Any, spec: Any) -> Any:
+    await asyncio.sleep(1)
+    if task_id == "a":
+        raise RuntimeError("a is down")
+    return task_id
+
+
+def _raising_key(task_id: Any, spec: Any) -> Any:
+    if task_id == "a":
+        raise LookupError("no key for a")
+    return "shared"
+
+
+def _list_key(task_id: Any, spec: Any) -> Any:
+    return ["not", "hashable"]
+
+
+@pytest.mark.parametrize(
+    ("key_function", "specs", "why"),
+    [
+        (_raising_key, GRAPH, "circuit_key function raised LookupError: no key for a"),
+        (_list_key, GRAPH, "circuit_key function returned an unhashable list"),
+        (None, {**GRAPH, "a": {"circuit_key": ["x"]}}, 'spec["circuit_key"] is an unhashable'),
+    ],
+)
+def test_a_bad_circuit_key_fails_that_task_with_a_clear_error_and_the_run_goes_on(
+    key_function: Any, specs: dict[str, Any], why: str
+) -> None:
+    async def main() -> Any:
+        async with asyncio.timeout(100):
+            result = await DAGExecutor(WaveConfig(max_retries=2)).execute(
+                {**specs, "z": {}}, DEPS, fail_a, circuit_key=key_function
+            )
+        return result, await leftover_tasks()
+
+    (result, left), _ = run_virtual(main())
+    assert left == set()
+    statuses = {t: r.status for t, r in result.task_results.items()}
+    assert statuses == {"a": "failed", "b": "skipped", "c": "skipped", "z": "success"}
+    error = result.task_results["a"].error
+    assert error is not None and "task 'a'" in error and why in error
+    assert result.task_results["a"].retry_count == 0  # every attempt would fail alike
+
+
+def test_a_circuit_key_that_raises_once_breakers_exist_fails_only_its_own_task() -> None:
+    """Once a breaker exists, keys are looked up before each attempt too."""
+    calls: list[Any] = []
+
+    def key(task_id: Any, spec: Any) -> Any:
+        if task_id == "y":
+            raise KeyError(task_id)
+        return "shared"
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        await asyncio.sleep(spec["s"])
+        if task_id == "a":
+            raise RuntimeError("a is down")
+        return task_id
+
+    async def main() -> Any:
+        # a fails at 1 s (its breaker is made), z ends at 2 s, then y looks its breaker up.
+        specs = {"a": {"s": 1}, "y": {"s": 1}, "z": {"s": 2}}
+        async with asyncio.timeout(100):
+            return await DAGExecutor(WaveConfig(max_retries=0)).execute(
+                specs, {"y": ["z"]}, body, circuit_key=key
+            )
+
+    result, _ = run_virtual(main())
+    statuses = {t: r.status for t, r in result.task_results.items()}
+    assert statuses == {"a": "failed", "y": "failed", "z": "success"}
+    assert sorted(calls) == ["a", "z"]  # y never ran: its breaker could not be found
+    error = result.task_results["y"].error
+    assert error is not None and "circuit_key function raised KeyError" in error
