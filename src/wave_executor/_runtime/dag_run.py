@@ -337,12 +337,12 @@ class DagRun:
             self._leave_group(i)
         if self._specialist is not None:
             self._specialist.record_error(exc)
+        overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
         if breaker is None:
             try:
                 breaker = self._circuits.create(i, task_id, spec)
             except CircuitKeyError as key_error:
                 exc = key_error
-        overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
         # every attempt would fail alike:
         retryable = not isinstance(exc, (NotAwaitableError, CircuitKeyError))
         self._record_failure(
