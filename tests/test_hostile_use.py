@@ -11,16 +11,24 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import sqlite3
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.helpers import leftover_tasks
 from wave_executor import DAGExecutor, WaveConfig
+from wave_executor.store import MemoryStore, SQLiteStore, StoreCorruptError, commands
 from wave_executor.testing import run_virtual
 
 GRAPH: dict[str, dict[str, Any]] = {"a": {}, "b": {}, "c": {}}
 DEPS = {"b": ["a"], "c": ["b"]}
+
+
+async def echo(task_id: Any, spec: Any) -> Any:
+    return task_id
 
 
 async def sleepy(task_id: Any, spec: Any) -> Any:
@@ -230,3 +238,110 @@ def test_a_circuit_key_that_raises_once_breakers_exist_fails_only_its_own_task()
     assert sorted(calls) == ["a", "z"]  # y never ran: its breaker could not be found
     error = result.task_results["y"].error
     assert error is not None and "circuit_key function raised KeyError" in error
+
+
+# -- durable runs: the lease --------------------------------------------------------
+
+
+class LoadFails(MemoryStore):
+    """A store whose stored successes cannot be loaded (a damaged blob), ``times`` times."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+
+    async def load_successes(self, run_id: str) -> dict[str, tuple[str | None, Any]]:
+        if self.times:
+            self.times -= 1
+            raise StoreCorruptError("damaged output blob")
+        return await super().load_successes(run_id)
+
+
+class LoadHangs(MemoryStore):
+    """A store whose first load of stored successes waits until the caller gives up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = asyncio.Event()
+
+    async def load_successes(self, run_id: str) -> dict[str, tuple[str | None, Any]]:
+        if not self.loading.is_set():
+            self.loading.set()
+            await asyncio.sleep(3600)
+        return await super().load_successes(run_id)
+
+
+async def test_a_run_whose_stored_successes_cannot_be_loaded_is_released() -> None:
+    store = LoadFails(times=1)
+    with pytest.raises(StoreCorruptError):
+        await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+    info = await store.get_run("r")
+    assert info is not None and info.status == "interrupted"
+    # It used to raise RunLockedError until the store was closed.
+    result = await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+    assert result.succeeded
+
+
+def test_a_caller_cancelling_execute_while_stored_successes_load_releases_the_run() -> None:
+    async def main() -> Any:
+        store = LoadHangs()
+        run = asyncio.ensure_future(
+            DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+        )
+        await store.loading.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        info = await store.get_run("r")
+        async with asyncio.timeout(100):
+            result = await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+        return info, result, await leftover_tasks()
+
+    (info, result, left), _ = run_virtual(main())
+    assert info is not None and info.status == "interrupted"
+    assert result.succeeded and left == set()
+
+
+async def test_a_sqlite_run_with_a_damaged_output_is_released_each_time(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    async with SQLiteStore(db) as store:
+        await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE outcomes SET output = x'ff00'")
+    errors = []  # kept with their tracebacks (and whatever those hold) until the end
+    async with SQLiteStore(db) as store:
+        for _ in range(2):  # the second time it used to raise RunLockedError
+            with pytest.raises(StoreCorruptError) as caught:
+                await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+            errors.append(caught.value)
+        info = await store.get_run("r")
+        assert info is not None and info.status == "interrupted" and info.executions == 3
+
+
+async def test_a_sqlite_begin_run_cancelled_while_the_writer_claims_the_run_gives_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claimed, go_on = threading.Event(), threading.Event()
+    begin_run = commands.begin_run
+
+    def slow_begin_run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return begin_run(*args, **kwargs)
+        finally:
+            claimed.set()
+            go_on.wait(10)
+
+    monkeypatch.setattr(commands, "begin_run", slow_begin_run)
+    async with SQLiteStore(tmp_path / "runs.db") as store:
+        run = asyncio.ensure_future(
+            DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+        )
+        assert await asyncio.to_thread(claimed.wait, 10)
+        run.cancel()  # the claim is committed, begin_run has not returned yet
+        await asyncio.sleep(0)
+        go_on.set()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        monkeypatch.setattr(commands, "begin_run", begin_run)
+        result = await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
+        assert result.succeeded
