@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import leftover_tasks
-from wave_executor import DAGExecutor, WaveConfig
+from tests.helpers import Recorder, leftover_tasks
+from wave_executor import DAGExecutor, WaveConfig, WaveReconciler
 from wave_executor.store import MemoryStore, SQLiteStore, StoreCorruptError, commands
 from wave_executor.testing import run_virtual
 
@@ -345,3 +345,46 @@ async def test_a_sqlite_begin_run_cancelled_while_the_writer_claims_the_run_give
         monkeypatch.setattr(commands, "begin_run", begin_run)
         result = await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
         assert result.succeeded
+
+
+# -- reconciler lifecycle ---------------------------------------------------------
+
+
+def test_start_while_a_stop_is_waiting_lets_that_stop_return_then_starts_again() -> None:
+    starts: list[float] = []
+
+    async def slow_to_stop(task_id: Any, spec: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        starts.append(loop.time())
+        try:
+            await asyncio.sleep(1000)
+        except asyncio.CancelledError:
+            await asyncio.sleep(2)  # cleans up for 2 s, then gives in
+            raise
+
+    async def main() -> Any:
+        events = Recorder()
+        r = WaveReconciler(slow_to_stop)
+        r.on_event(events)
+        await r.start()
+        await r.update({"t": {}})
+        await asyncio.sleep(1)
+        stopping = asyncio.ensure_future(r.stop())
+        await asyncio.sleep(0.5)  # stop() waits for t to clean up
+        async with asyncio.timeout(100):  # it used to wait for ever
+            await r.start()
+            await stopping
+        running = r.running
+        await asyncio.sleep(1)
+        states = r.get_status().task_states
+        await r.stop()
+        return running, states, events.types(kind=None), await leftover_tasks()
+
+    (running, states, types, left), _ = run_virtual(main())
+    assert running and states == {"t": "running"}
+    assert starts == [0.0, 2.0]  # restarted once the stop was over (re-cancelled at 2 s)
+    lifecycle = [t for t in types if t.startswith("RECONCILER_")]
+    assert lifecycle[:4] == [
+        "RECONCILER_STARTED", "RECONCILER_STOPPED", "RECONCILER_STARTED", "RECONCILER_STOPPED"
+    ]  # fmt: skip
+    assert left == set()
