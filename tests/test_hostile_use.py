@@ -9,6 +9,7 @@ time-dependent runs on the virtual clock, so a hang fails an
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 import sqlite3
@@ -20,7 +21,8 @@ import pytest
 
 from tests.helpers import Recorder, leftover_tasks
 from wave_executor import DAGExecutor, WaveConfig, WaveReconciler
-from wave_executor.store import MemoryStore, SQLiteStore, StoreCorruptError, commands
+from wave_executor._core.resume import fingerprint
+from wave_executor.store import MemoryStore, SQLiteStore, StoreCorruptError, TaskRecord, commands
 from wave_executor.testing import run_virtual
 
 GRAPH: dict[str, dict[str, Any]] = {"a": {}, "b": {}, "c": {}}
@@ -388,3 +390,92 @@ def test_start_while_a_stop_is_waiting_lets_that_stop_return_then_starts_again()
         "RECONCILER_STARTED", "RECONCILER_STOPPED", "RECONCILER_STARTED", "RECONCILER_STOPPED"
     ]  # fmt: skip
     assert left == set()
+
+
+# -- durable runs: task keys --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("number", "text"), [(1, "1"), (1.5, "1.5"), (math.inf, "Infinity")])
+async def test_a_number_id_and_its_string_spelling_are_resumed_as_two_tasks(
+    number: Any, text: str
+) -> None:
+    store = MemoryStore()
+    calls: list[Any] = []
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        if task_id == spec["fail"]:
+            raise RuntimeError("down")
+        return f"output of {task_id!r}"
+
+    tasks = {number: {"fail": number, "n": 0}, text: {"fail": number, "n": 1}}
+    executor = DAGExecutor(WaveConfig(max_retries=0))
+    await executor.execute(tasks, {}, body, store=store, run_id="r")
+    calls.clear()
+    result = await executor.execute(tasks, {}, body, store=store, run_id="r")
+    assert calls == [number]  # the string's success is reused, the number runs again
+    # It used to hand the string's output to the number (one key, "1", for both).
+    assert result.task_results[number].status == "failed"
+    assert result.task_results[text].output == f"output of {text!r}"
+    keys = {t.task_key for t in await store.run_tasks("r")}
+    assert keys == {text, f"#{text}"}
+
+
+async def test_a_string_id_that_starts_with_the_number_marker_gets_a_key_of_its_own() -> None:
+    store = MemoryStore()
+    tasks: dict[Any, Any] = {1: {}, "#1": {}, "##1": {}}
+    await DAGExecutor().execute(tasks, {}, echo, store=store, run_id="r")
+    assert {t.task_key for t in await store.run_tasks("r")} == {"#1", "##1", "###1"}
+    result = await DAGExecutor().execute(tasks, {}, echo, store=store, run_id="r")
+    assert {t: r.output for t, r in result.task_results.items()} == {1: 1, "#1": "#1", "##1": "##1"}
+    assert set(result.restored) == set(tasks)
+
+
+async def test_a_nan_task_id_is_refused_for_a_durable_run_before_anything_runs() -> None:
+    with pytest.raises(ValueError, match="nan"):
+        await DAGExecutor().execute({math.nan: {}}, {}, echo, store=MemoryStore())
+
+
+async def test_a_store_written_with_the_old_number_keys_still_resumes() -> None:
+    store = MemoryStore()
+    legacy = {1: ("1",), 2.5: ("2.5",), "a": ("a",)}
+    await store.begin_run("r", "old", total_tasks=3)
+    for task_id in legacy:
+        spec = {"n": str(task_id)}
+        key = json.dumps(task_id) if not isinstance(task_id, str) else task_id
+        store.record_outcome(
+            "r", TaskRecord(key, "success", fingerprint(spec), f"old {task_id}", None, 0.0, 1.0)
+        )
+    await store.end_run("r", "old", "completed")
+    calls: list[Any] = []
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        return f"new {task_id}"
+
+    tasks = {task_id: {"n": str(task_id)} for task_id in legacy}
+    result = await DAGExecutor().execute(tasks, {}, body, store=store, run_id="r")
+    assert calls == []
+    assert {t: r.output for t, r in result.task_results.items()} == {
+        1: "old 1",
+        2.5: "old 2.5",
+        "a": "old a",
+    }
+
+
+async def test_an_old_key_two_ids_shared_is_not_guessed_at() -> None:
+    """An old store kept 1 and "1" under one key: its row could be either's."""
+    store = MemoryStore()
+    spec = {"same": "spec"}
+    await store.begin_run("r", "old", total_tasks=2)
+    store.record_outcome("r", TaskRecord("1", "success", fingerprint(spec), "?", None, 0.0, 1.0))
+    await store.end_run("r", "old", "completed")
+    calls: list[Any] = []
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        calls.append(task_id)
+        return task_id
+
+    result = await DAGExecutor().execute({1: spec, "1": spec}, {}, body, store=store, run_id="r")
+    assert sorted(calls, key=repr) == ["1", 1]
+    assert {t: r.output for t, r in result.task_results.items()} == {1: 1, "1": "1"}

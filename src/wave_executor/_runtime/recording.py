@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wave_executor._core.graph import Graph
-from wave_executor._core.resume import fingerprint, reusable_tasks, task_key
+from wave_executor._core.resume import fingerprint, reusable_tasks, stored_keys, task_key
 from wave_executor._core.store_protocol import AttemptRecord, RunStore, TaskRecord
 
 __all__ = ["RunRecorder"]
@@ -64,8 +64,9 @@ class RunRecorder:
             self._fingerprints = [fingerprint(self._specs[task_id]) for task_id in ids]
             if not stored:
                 return {}
-            reuse = reusable_tasks(self._graph, self._fingerprints, stored)
-            return {i: stored[self._keys[i]][1] for i in reuse}
+            keys = stored_keys(ids, self._fingerprints, stored)
+            reuse = reusable_tasks(self._graph, self._fingerprints, stored, keys)
+            return {i: stored[key][1] for i in reuse if (key := keys[i]) is not None}
         except BaseException:
             try:
                 await self.end("interrupted")
