@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import Stubborn, leftover_tasks
-from wave_executor import DAGExecutor, TaskStatus, WaveConfig
+from wave_executor import AdaptiveSemaphore, Admission, DAGExecutor, TaskStatus, WaveConfig
 from wave_executor.testing import run_virtual
 
 #: A limit no correct run here comes near; old code hit it (a stuck run).
@@ -383,10 +383,11 @@ def test_a_stale_cancellation_count_left_by_a_body_does_not_wreck_later_tasks(
 def test_a_worker_crash_stops_the_run_before_the_others_unwind() -> None:
     calls: list[str] = []
 
-    def broken_key(task_id: Any, spec: Any) -> Any:
-        if task_id == "a":
-            raise KeyError("no circuit key for a")  # a bug in the user's key function
-        return None
+    class BrokenSemaphore(AdaptiveSemaphore):
+        def record_error(self, exc: BaseException, admission: Admission | None = None) -> bool:
+            if str(exc) == "a failed":
+                raise KeyError("no record for a")  # a bug in the user's semaphore
+            return super().record_error(exc, admission)
 
     async def body(task_id: Any, spec: Any) -> Any:
         calls.append(task_id)
@@ -401,7 +402,9 @@ def test_a_worker_crash_stops_the_run_before_the_others_unwind() -> None:
     async def main() -> Any:
         cfg = WaveConfig(max_retries=3, retry_backoff_factor=0.0)
         async with asyncio.timeout(HANG):
-            await DAGExecutor(cfg).execute({"a": 1, "s": 2}, {}, body, circuit_key=broken_key)
+            await DAGExecutor(cfg).execute(
+                {"a": 1, "s": 2}, {}, body, specialist_semaphore=BrokenSemaphore(10)
+            )
 
     with pytest.raises(ExceptionGroup) as caught:
         run_virtual(main())

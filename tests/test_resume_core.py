@@ -33,7 +33,8 @@ def test_specs_without_a_canonical_form_have_no_fingerprint() -> None:
 
 
 def test_task_keys() -> None:
-    assert task_key("a") == "a" and task_key(7) == "7"
+    assert task_key("a") == "a" and task_key(7) == "#7" and task_key("7") == "7"
+    assert task_key("#7") == "##7" and task_key(0.5) == "#0.5"
     with pytest.raises(TypeError, match="strings or numbers"):
         task_key(("a", 1))
     with pytest.raises(TypeError, match="strings or numbers"):

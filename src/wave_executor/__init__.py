@@ -23,6 +23,7 @@ from wave_executor._runtime.limiter import AdaptiveSemaphore, Admission, Limiter
 from wave_executor._version import __version__
 from wave_executor.errors import (
     CircuitBreakerOpenError,
+    CircuitKeyError,
     GraphError,
     UnknownDependencyError,
     WaveCircularDependencyError,
@@ -44,6 +45,7 @@ __all__ = [
     "AggregationStrategy",
     "CircuitBreaker",
     "CircuitBreakerOpenError",
+    "CircuitKeyError",
     "CircuitBreakerRegistry",
     "CircuitState",
     "DAGExecutionResult",

@@ -7,6 +7,7 @@
      │    ├── UnknownDependencyError      a dependency names a task that does not exist
      │    └── WaveCircularDependencyError the graph has a cycle; nothing ran
      ├── CircuitBreakerOpenError          a call was refused by an open circuit
+     ├── CircuitKeyError                  a task's circuit key could not be found
      └── IllegalTransitionError           a status changed in a way its state machine forbids
 
 ``GraphError`` subclasses ``ValueError`` so that code written for 0.3.0, which
@@ -20,6 +21,7 @@ from typing import ClassVar
 
 __all__ = [
     "CircuitBreakerOpenError",
+    "CircuitKeyError",
     "GraphError",
     "IllegalTransitionError",
     "UnknownDependencyError",
@@ -86,6 +88,18 @@ class CircuitBreakerOpenError(WaveExecutorError):
             why = "is half-open and its one probe is in flight"
         hint = f"; next probe allowed in {retry_after:.1f}s" if retry_after else ""
         super().__init__(f"circuit {key!r} {why}: call refused{hint}")
+
+
+class CircuitKeyError(WaveExecutorError):
+    """A task's circuit key could not be found: the key function raised, or the key is unhashable.
+
+    The task fails with this error (not retried: every attempt would fail
+    alike); the rest of the run goes on.
+    """
+
+    def __init__(self, task_id: Hashable, why: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"task {task_id!r} has no usable circuit breaker key: {why}")
 
 
 class IllegalTransitionError(WaveExecutorError, RuntimeError):

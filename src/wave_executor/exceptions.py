@@ -5,6 +5,7 @@ from __future__ import annotations
 from wave_executor._core.records import WaveSignal
 from wave_executor.errors import (
     CircuitBreakerOpenError,
+    CircuitKeyError,
     GraphError,
     IllegalTransitionError,
     UnknownDependencyError,
@@ -14,6 +15,7 @@ from wave_executor.errors import (
 
 __all__ = [
     "CircuitBreakerOpenError",
+    "CircuitKeyError",
     "GraphError",
     "IllegalTransitionError",
     "UnknownDependencyError",

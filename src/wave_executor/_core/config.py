@@ -67,9 +67,14 @@ class WaveConfig:
     adaptive_group_windows: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_parallel_per_wave < 1:
+        for name in (
+            "max_parallel_per_wave", "circuit_failure_threshold", "circuit_success_threshold"
+        ):  # fmt: skip
+            _check_count(name, getattr(self, name))
+        if not self.circuit_recovery_timeout >= 0:  # also rejects NaN; math.inf: never
             raise ValueError(
-                f"max_parallel_per_wave must be >= 1, got {self.max_parallel_per_wave}"
+                "circuit_recovery_timeout must be >= 0 seconds, "
+                f"got {self.circuit_recovery_timeout!r}"
             )
         for name in ("default_task_timeout", "total_execution_timeout", "per_wave_timeout"):
             value = getattr(self, name)
@@ -85,8 +90,10 @@ class WaveConfig:
             )
         if self.min_parallel < 1:
             raise ValueError(f"min_parallel must be >= 1, got {self.min_parallel}")
-        if self.inter_wave_delay_ms < 0:
-            raise ValueError(f"inter_wave_delay_ms must be >= 0, got {self.inter_wave_delay_ms}")
+        if not 0 <= self.inter_wave_delay_ms < math.inf:  # also rejects NaN
+            raise ValueError(
+                f"inter_wave_delay_ms must be finite and >= 0, got {self.inter_wave_delay_ms!r}"
+            )
         self.aggregation_strategy = _strategy(self.aggregation_strategy)
 
     def effective_retry_policy(self) -> RetryPolicy:
@@ -98,6 +105,12 @@ class WaveConfig:
     @property
     def has_total_timeout(self) -> bool:
         return not math.isinf(self.total_execution_timeout)
+
+
+def _check_count(name: str, value: object) -> None:
+    """``value`` must be an ``int`` >= 1 (not a bool, a float or NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def _strategy(value: object) -> AggregationStrategy:

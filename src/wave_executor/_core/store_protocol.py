@@ -168,6 +168,8 @@ class RunStore(Protocol):
 
         Raises ``RunLockedError`` when another execution that is still alive
         holds it. Calling it again with the same ``execution_id`` is harmless.
+        All or nothing: when it raises (or is cancelled), the run is not
+        claimed; the executor ends the run itself if anything fails after it.
         """
         ...
 

@@ -2,7 +2,9 @@
 
 A task's breaker key is, in order: what the ``circuit_key`` function of
 ``execute()`` returns; ``spec["circuit_key"]`` for a dict spec (0.3.0); the
-task's group. Those keys live in the executor's registry (shared by its
+task's group. A key function that raises, or a key that is not hashable,
+raises ``CircuitKeyError`` naming the task, which fails that task alone.
+Those keys live in the executor's registry (shared by its
 runs, or by several executors when one registry is passed to them). With
 none of them, the task id is the key, and that breaker lasts one run only:
 0.3.0 kept task-id breakers forever, so a healthy function could be
@@ -11,6 +13,7 @@ failed fast by a previous run's trouble.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -19,6 +22,7 @@ from wave_executor._core.breaker import CircuitState as State
 from wave_executor._core.names import EventType
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.settings import Groups, KeyFunction
+from wave_executor.errors import CircuitKeyError
 
 __all__ = ["CircuitGate"]
 
@@ -27,6 +31,15 @@ _EVENT = {
     State.HALF_OPEN: EventType.CIRCUIT_HALF_OPEN,
     State.CLOSED: EventType.CIRCUIT_CLOSED,
 }
+
+
+def _hashable(key: Any, task_id: Any, what: str) -> Hashable:
+    try:
+        hash(key)
+    except Exception as exc:
+        why = f"{what} an unhashable {type(key).__name__} ({key!r}): {exc}"
+        raise CircuitKeyError(task_id, why) from exc
+    return key  # type: ignore[no-any-return]
 
 
 class CircuitGate:
@@ -55,11 +68,15 @@ class CircuitGate:
 
     def key_of(self, i: int, task_id: Any, spec: Any) -> tuple[Hashable, CircuitBreakerRegistry]:
         if self._key_function is not None:
-            key = self._key_function(task_id, spec)
+            try:
+                key = self._key_function(task_id, spec)
+            except (Exception, asyncio.CancelledError) as exc:  # a sync call: nobody cancelled it
+                why = f"the circuit_key function raised {type(exc).__name__}: {exc}"
+                raise CircuitKeyError(task_id, why) from exc
             if key is not None:
-                return key, self.shared
+                return _hashable(key, task_id, "the circuit_key function returned"), self.shared
         if isinstance(spec, dict) and "circuit_key" in spec:
-            return spec["circuit_key"], self.shared
+            return _hashable(spec["circuit_key"], task_id, 'spec["circuit_key"] is'), self.shared
         if self._groups is not None:
             g = self._groups.group_of[i]
             if g:

@@ -54,7 +54,7 @@ from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.reaper import RECANCEL_EVERY_S, Reaper, log_ended_late, log_swallowing
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import Groups, KeyFunction, RunSettings
-from wave_executor.errors import CircuitBreakerOpenError
+from wave_executor.errors import CircuitBreakerOpenError, CircuitKeyError
 
 __all__ = ["DagRun"]
 
@@ -286,7 +286,11 @@ class DagRun:
                 events.emit(EventType.TASK_STARTED, task_id)
             breaker = None
             if shared_breakers or local_breakers:
-                breaker = circuits.find(i, task_id, spec)
+                try:
+                    breaker = circuits.find(i, task_id, spec)
+                except CircuitKeyError as exc:
+                    self._record_failure(i, task_id, clock(), exc, None, retryable=False)
+                    continue
                 if breaker is not None and not circuits.admit(breaker, clock()):
                     self._refuse(i, task_id, breaker)
                     continue
@@ -347,10 +351,14 @@ class DagRun:
             self._leave_group(i)
         if self._semaphore is not None:
             self._semaphore.record_error(exc)
-        if breaker is None:
-            breaker = self._circuits.create(i, task_id, spec)
         overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
-        retryable = not isinstance(exc, NotAwaitableError)  # every attempt would fail alike
+        if breaker is None:
+            try:
+                breaker = self._circuits.create(i, task_id, spec)
+            except CircuitKeyError as key_error:
+                exc = key_error
+        # every attempt would fail alike:
+        retryable = not isinstance(exc, (NotAwaitableError, CircuitKeyError))
         self._record_failure(
             i, task_id, start, exc, breaker, overload=overload, retryable=retryable
         )

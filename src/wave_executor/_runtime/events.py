@@ -4,8 +4,11 @@ Callbacks may be plain functions or coroutine functions. Each is *called*
 in order at the moment the event happens; a coroutine (or any awaitable) it
 returns is queued and awaited by one dispatcher task per run, in order, so a
 slow async callback delays later deliveries but never the scheduler. A
-callback that raises is logged and otherwise ignored. Before ``execute()``
-returns, every queued delivery has completed.
+callback that raises is logged and otherwise ignored, ``CancelledError``
+included: a callback that raises it was not cancelled by anyone, and letting
+it through would cancel the scheduler (or the dispatcher) instead.
+``KeyboardInterrupt`` and ``SystemExit`` still propagate. Before
+``execute()`` returns, every queued delivery has completed.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class RunEvents:
     """Event emission for one run. ``active`` is False when nobody listens."""
 
     __slots__ = (
-        "_callbacks", "_dispatcher", "_pending", "_wake", "active", "clock", "execution_id",
+        "_callbacks", "_closing", "_dispatcher", "_pending", "_wake", "active", "clock",
+        "execution_id",
     )  # fmt: skip
 
     def __init__(
@@ -81,6 +85,7 @@ class RunEvents:
         self._pending: deque[Awaitable[Any]] = deque()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._closing = False
 
     def emit(self, event_type: str, task_id: Hashable | None = None, **data: Any) -> None:
         if not self.active:
@@ -95,7 +100,7 @@ class RunEvents:
         for callback in self._callbacks:
             try:
                 returned = callback(event_type, dict(event) if len(self._callbacks) > 1 else event)
-            except Exception:
+            except (Exception, asyncio.CancelledError):
                 log.exception("event callback %r failed on %s", callback, event_type)
                 continue
             if inspect.isawaitable(returned):
@@ -119,14 +124,21 @@ class RunEvents:
 
     async def _dispatch(self) -> None:
         assert self._wake is not None
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             while self._pending:
                 awaitable = self._pending.popleft()
                 if awaitable is _STOP:
                     return
+                cancelling = task.cancelling()
                 try:
                     await awaitable
-                except Exception:
+                except (Exception, asyncio.CancelledError) as exc:
+                    if isinstance(exc, asyncio.CancelledError) and (
+                        self._closing or task.cancelling() > cancelling
+                    ):
+                        raise  # close(), or the loop is cancelling its tasks
                     log.exception("async event callback failed")
             self._wake.clear()
             await self._wake.wait()
@@ -145,6 +157,7 @@ class RunEvents:
     async def close(self) -> None:
         """End the dispatcher now; undelivered coroutines are closed, not leaked."""
         task, self._dispatcher = self._dispatcher, None
+        self._closing = True
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task})

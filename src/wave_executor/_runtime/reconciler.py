@@ -12,6 +12,7 @@ See ``docs/reconciler.md`` for the restart rules and the differences from 0.3.0.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
@@ -92,11 +93,19 @@ class WaveReconciler:
             restart=self.restart_settings,
         )
         self._sup = Supervisor(task_executor, settings, reconciler_id, checkpoint_store)
+        self._stops: set[asyncio.Future[None]] = set()  # stop() calls still waiting
 
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start supervising (idempotent). The first start restores from the checkpoint store."""
+        """Start supervising (idempotent). The first start restores from the checkpoint store.
+
+        Called while a ``stop()`` is still waiting for runs to end, it waits
+        for that stop to return first (so the stop's runs are not followed
+        by new ones it would wait for too), then starts.
+        """
+        while self._stops:
+            await asyncio.wait(set(self._stops))
         await self._sup.start()
 
     async def stop(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (see below)
@@ -116,7 +125,13 @@ class WaveReconciler:
         """
         if timeout is not None and not timeout >= 0:
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
-        await self._sup.stop(timeout)
+        done = asyncio.get_running_loop().create_future()
+        self._stops.add(done)
+        try:
+            await self._sup.stop(timeout)
+        finally:
+            self._stops.discard(done)
+            done.set_result(None)
 
     async def __aenter__(self) -> WaveReconciler:
         """``async with WaveReconciler(...) as r:`` starts it ..."""

@@ -8,15 +8,18 @@ scheduler a few microseconds per task and never blocks the loop.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from wave_executor._core.graph import Graph
-from wave_executor._core.resume import fingerprint, reusable_tasks, task_key
+from wave_executor._core.resume import fingerprint, reusable_tasks, stored_keys, task_key
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.store_protocol import AttemptRecord, RunStore, TaskRecord
 
 __all__ = ["RunRecorder"]
+
+log = logging.getLogger("wave_executor")
 
 
 class RunRecorder:
@@ -47,15 +50,29 @@ class RunRecorder:
         return self._clock.seconds(t)
 
     async def begin(self) -> dict[int, Any]:
-        """Claim the run; return the reusable tasks (index -> stored output)."""
+        """Claim the run; return the reusable tasks (index -> stored output).
+
+        A ``begin_run`` that raises has not claimed the run (the store's
+        contract); anything that fails or is cancelled after it gives the run
+        back ("interrupted") before it propagates, so that the run is not
+        held until the store is closed.
+        """
         await self.store.begin_run(self.run_id, self.execution_id, total_tasks=len(self._graph))
-        stored = await self.store.load_successes(self.run_id)
-        ids = self._graph.ids
-        self._fingerprints = [fingerprint(self._specs[task_id]) for task_id in ids]
-        if not stored:
-            return {}
-        reuse = reusable_tasks(self._graph, self._fingerprints, stored)
-        return {i: stored[self._keys[i]][1] for i in reuse}
+        try:
+            stored = await self.store.load_successes(self.run_id)
+            ids = self._graph.ids
+            self._fingerprints = [fingerprint(self._specs[task_id]) for task_id in ids]
+            if not stored:
+                return {}
+            keys = stored_keys(ids, self._fingerprints, stored)
+            reuse = reusable_tasks(self._graph, self._fingerprints, stored, keys)
+            return {i: stored[key][1] for i in reuse if (key := keys[i]) is not None}
+        except BaseException:
+            try:
+                await self.end("interrupted")
+            except Exception:
+                log.exception("run %r: could not release it after a failed start", self.run_id)
+            raise
 
     def attempt(
         self, i: int, number: int, status: str, error: str | None, start: float, end: float

@@ -118,7 +118,7 @@ def run_tasks(
         sql += " WHERE o.status = ?"
         params += (status,)
     records = []
-    for row in conn.execute(sql + " ORDER BY o.id", params):
+    for row in conn.execute(sql + " ORDER BY o.id", params).fetchall():  # see load_successes
         value = None
         if loads is not None:
             value = _loads(loads, row[3], f"the output of task {row[0]!r} in run {run_id!r}")
@@ -156,11 +156,13 @@ def load_successes(
     run = _run_pk(conn, run_id)
     if run is None:
         return {}
+    # fetchall before decoding: a cursor left half-read by a value that fails to
+    # decode (and kept alive by the traceback) would hold this read snapshot open.
     rows = conn.execute(
         "SELECT o.task_key, o.fingerprint, o.output FROM outcomes o JOIN (" + _LATEST + ") l "
         "ON l.id = o.id WHERE o.status = 'success'",
         (run,),
-    )
+    ).fetchall()
     return {
         key: (fp, _loads(loads, data, f"the output of task {key!r} in run {run_id!r}"))
         for key, fp, data in rows
@@ -177,7 +179,7 @@ def load_checkpoints(
         "SELECT task_id, spec, state, deps FROM reconciler_tasks WHERE reconciler_id = ? "
         "ORDER BY rowid",
         (reconciler_id,),
-    )
+    ).fetchall()  # see load_successes
     for task_id, spec, state, dep_list in rows:
         what = f"the checkpoint of task {task_id!r} of reconciler {reconciler_id!r}"
         specs[task_id] = _loads(loads, spec, what)

@@ -209,7 +209,8 @@ class SQLiteStore:
             except (TypeError, ValueError) as exc:
                 raise SerializationError(f"the meta of run {run_id!r} is not JSON: {exc}") from exc
         held = self._writer.held
-        run, execution, resumed = await self._write(
+        self._check_open()
+        claim = self._writer.submit(
             lambda conn: commands.begin_run(
                 conn,
                 held,
@@ -220,6 +221,20 @@ class SQLiteStore:
                 lease_seconds=self._lease_seconds,
             )
         )
+        try:
+            run, execution, resumed = await asyncio.shield(asyncio.wrap_future(claim))
+        except asyncio.CancelledError:
+            # The writer claims the run whatever happens here. All or nothing: give
+            # back a claim it makes (it runs commands in order, so it is done by then).
+            def give_back(conn: sqlite3.Connection) -> None:
+                if claim.done() and claim.exception() is None:
+                    commands.end_run(
+                        conn, held, run_id=run_id, execution_id=execution_id,
+                        status="interrupted", compact=False,
+                    )  # fmt: skip
+
+            self._writer.submit(give_back)
+            raise
         self._active[run_id] = (run, execution)
         if resumed:
             self._resumed.add(run_id)
@@ -297,7 +312,8 @@ class SQLiteStore:
         compact = run_id in self._resumed
         self._resumed.discard(run_id)
         held = self._writer.held
-        await self._write(
+        self._check_open()
+        release = self._writer.submit(
             lambda conn: commands.end_run(
                 conn,
                 held,
@@ -307,6 +323,8 @@ class SQLiteStore:
                 compact=compact,
             )
         )
+        # shielded: a caller cancelled meanwhile must not keep the run from being released
+        await asyncio.shield(asyncio.wrap_future(release))
 
     # -- queries for people -------------------------------------------------------
 
