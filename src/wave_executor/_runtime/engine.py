@@ -25,6 +25,7 @@ from wave_executor._core.triggers import parse_rules
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventHub
+from wave_executor._runtime.learned import learned_costs
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
@@ -73,7 +74,10 @@ async def run_dag(
     """
     check_graph_arguments(tasks, body)
     deps = dependencies if dependencies is not None else {}
-    graph = build_graph(tasks, deps, options.priority_costs)
+    costs = options.priority_costs
+    if costs is None and options.store is not None:
+        costs = await learned_costs(options.store, tasks)  # earlier runs' durations
+    graph = build_graph(tasks, deps, costs)
     settings = run_settings(
         config, graph, options.inject_dep_outputs, options.retry_policies, options.timeouts
     )
