@@ -170,3 +170,42 @@ def test_the_console_script_is_installed_and_prints_help() -> None:
     for command in ("run", "runs", "show", "graph", "report", "demo"):
         assert command in done.stdout
     assert ROOT.is_dir()
+
+
+def test_trigger_rules_run_a_cleanup_step_after_a_failure_and_leave_an_idle_alert_skipped(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pipeline.toml").write_text(
+        """
+[tasks.work]
+cmd = ["python3", "-c", "raise SystemExit(3)"]
+[tasks.cleanup]
+cmd = ["python3", "-c", "open('cleaned', 'w').write('yes')"]
+deps = ["work"]
+trigger_rule = "all_done"
+[tasks.alert]
+cmd = ["python3", "-c", "open('alerted', 'w').write('yes')"]
+deps = ["work"]
+trigger_rule = "one_failed"
+[tasks.quiet]
+cmd = ["python3", "-c", "open('quiet', 'w').write('yes')"]
+deps = ["cleanup"]
+trigger_rule = "one_failed"
+"""
+    )
+    done = cli("run", tmp_path / "pipeline.toml")
+    assert done.returncode == 1, done.stdout + done.stderr  # "work" failed
+    assert (tmp_path / "cleaned").exists() and (tmp_path / "alerted").exists()
+    assert not (tmp_path / "quiet").exists()
+    assert "skipped quiet (trigger rule one_failed not met)" in done.stdout
+    assert "1 of 4 tasks did not succeed" in done.stdout  # "quiet" is not a failure
+
+
+def test_an_unknown_trigger_rule_is_refused_naming_the_task_and_the_field(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.toml").write_text(
+        '[tasks.a]\ncmd = "true"\n[tasks.b]\ncmd = "true"\ndeps = ["a"]\n'
+        'trigger_rule = "sometimes"\n'
+    )
+    done = cli("run", tmp_path / "pipeline.toml")
+    assert done.returncode == 2
+    assert "sometimes" in done.stderr + done.stdout and "trigger_rule" in done.stderr + done.stdout

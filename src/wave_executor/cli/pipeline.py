@@ -35,6 +35,8 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from wave_executor._core.triggers import TriggerRule
+
 __all__ = ["Pipeline", "PipelineError", "TaskDef", "load_pipeline"]
 
 PIPELINE_FIELDS = {"jobs", "groups", "retries", "retry_delay", "timeout", "env", "cwd", "shell"}
@@ -52,7 +54,7 @@ TASK_FIELDS = {
     "shell",
     "trigger_rule",
 }
-TRIGGER_RULES = {"all_success"}
+TRIGGER_RULES = frozenset(rule.value for rule in TriggerRule)
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
@@ -101,6 +103,7 @@ class TaskDef:
     shell: bool
     table: Mapping[str, Any]
     function: Callable[..., Any] | None = None
+    trigger_rule: str = TriggerRule.ALL_SUCCESS.value
 
     def spec(self, base: Path) -> dict[str, Any]:
         """What the task is given and what its identity hashes: its table and its inputs."""
@@ -127,6 +130,11 @@ class Pipeline:
 
     def dependencies(self) -> dict[str, list[str]]:
         return {name: list(t.deps) for name, t in self.tasks.items() if t.deps}
+
+    def trigger_rules(self) -> dict[str, str]:
+        """The tasks whose rule is not the default, and their rules."""
+        default = TriggerRule.ALL_SUCCESS.value
+        return {name: t.trigger_rule for name, t in self.tasks.items() if t.trigger_rule != default}
 
     def specs(self) -> dict[str, dict[str, Any]]:
         return {name: t.spec(self.base) for name, t in self.tasks.items()}
@@ -356,6 +364,7 @@ def load_pipeline(path: str | Path, *, resolve_calls: bool = True) -> Pipeline:
         cwd = (base / cwd_raw).resolve()
         if not cwd.is_dir():
             raise check.fail(f"{cwd_raw!r} is not a directory", owner("cwd"), "cwd")
+        rule = TriggerRule.ALL_SUCCESS.value
         if "trigger_rule" in table:
             rule = check.string(table["trigger_rule"], name, "trigger_rule")
             if rule not in TRIGGER_RULES:
@@ -379,6 +388,7 @@ def load_pipeline(path: str | Path, *, resolve_calls: bool = True) -> Pipeline:
             cwd=cwd,
             shell=shell,
             table=resolved,
+            trigger_rule=rule,
         )
     for name, task in tasks.items():
         for dep in task.deps:

@@ -75,6 +75,8 @@ class Tally:
             return f"FAILED  {task} [{event.get('status')}]: {event.get('error')}"
         if event_type == "TASK_SKIPPED":
             self.skipped += 1
+            if event.get("skip_reason") == "rule_not_met":
+                return f"skipped {task} (trigger rule {event.get('trigger_rule')} not met)"
             deps = ", ".join(str(d) for d in event.get("failed_deps") or ())
             return f"skipped {task} (upstream {deps} did not succeed)"
         return None

@@ -135,6 +135,7 @@ async def run_pipeline(
                         timeouts={name: t.timeout for name, t in pipeline.tasks.items()},
                         groups=groups or None,
                         priority_costs=None if learned else {},
+                        trigger_rules=pipeline.trigger_rules() or None,
                         store=store,
                         run_id=run_id,
                     )
@@ -152,7 +153,12 @@ async def run_pipeline(
                 )
                 return EXIT_SIGNAL_BASE + caught[0]
             progress.message(tally.summary())
-            failed = [(name, r) for name, r in result.task_results.items() if r.status != "success"]
+            # A task whose trigger rule was not met (an idle alert step) did not fail.
+            failed = [
+                (name, r)
+                for name, r in result.task_results.items()
+                if r.status != "success" and r.skip_reason != "rule_not_met"
+            ]
             for name, r in failed:
                 if r.status == "skipped":
                     continue
