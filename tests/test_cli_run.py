@@ -97,6 +97,20 @@ def _wait_for(path: Path, seconds: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _wait_until_recorded(folder: Path, task: str, seconds: float = 60.0) -> None:
+    """Until the running run's store shows ``task`` succeeded (another process writes it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        runs = cli("runs", "--store", folder / ".wave")
+        lines = runs.stdout.splitlines()
+        if runs.returncode == 0 and len(lines) > 1:
+            shown = cli("show", lines[1].split()[0], "--store", folder / ".wave").stdout
+            if re.search(rf"^{task}\s+success\b", shown, re.MULTILINE):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{task} was not recorded as succeeded within {seconds} s")
+
+
 def test_sigint_stops_every_command_even_one_ignoring_it_and_a_resume_finishes_the_run(
     tmp_path: Path,
 ) -> None:
@@ -126,6 +140,7 @@ deps = ["slow"]
             _wait_for(tmp_path / name)
         pids = [int((tmp_path / n).read_text()) for n in ("slow.pid", "stubborn.pid", "child.pid")]
         assert all(_alive(pid) for pid in pids)
+        _wait_until_recorded(tmp_path, "quick")  # its success is in the store: a resume reuses it
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

@@ -9,6 +9,7 @@ time-dependent runs on the virtual clock, so a hang fails an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -308,7 +309,7 @@ async def test_a_sqlite_run_with_a_damaged_output_is_released_each_time(tmp_path
     db = tmp_path / "runs.db"
     async with SQLiteStore(db) as store:
         await DAGExecutor().execute(GRAPH, DEPS, echo, store=store, run_id="r")
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # closed: 3.13 warns otherwise
         conn.execute("UPDATE outcomes SET output = x'ff00'")
     errors = []  # kept with their tracebacks (and whatever those hold) until the end
     async with SQLiteStore(db) as store:
