@@ -129,7 +129,7 @@ def _run(
         meta.add_node(MetaDAGNodeSpec("down", {"d": {}}, record, config=cfg), depends_on=["n"])
         return await meta.execute()
 
-    node_runners.DagNodeRunner.run = counting  # type: ignore[method-assign]
+    node_runners.DagNodeRunner.run = counting  # type: ignore[method-assign, assignment]
     try:
         result, elapsed = run_virtual(main())
     finally:

@@ -23,6 +23,7 @@ from wave_executor._core.records import TaskResult
 from wave_executor._core.restart import RestartPolicy
 from wave_executor._core.restart_args import restart_args
 from wave_executor._core.upstream import UPSTREAM_OUTPUTS, with_outputs
+from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.checkpoints import ReconcilerCheckpoints
 from wave_executor._runtime.engine import DagOptions, run_dag
 from wave_executor._runtime.events import EventCallback, EventHub
@@ -62,11 +63,11 @@ def inject_upstream(tasks: Mapping[Any, Any], upstream: Mapping[Any, Any]) -> di
     }
 
 
-class DagNodeRunner:
-    """``node_type="dag"``: one DAG run of the node's tasks.
+class _TaskNodeRunner:
+    """The built-in kinds that run ``spec.tasks`` with ``spec.task_executor``.
 
-    ``events``, when given, receives the run's events (the MetaDAG passes its
-    tasks' events on with ``task_events=True``).
+    ``events``, when given, receives the run's task events (the MetaDAG passes
+    them on with ``task_events=True``).
     """
 
     async def run(
@@ -75,7 +76,22 @@ class DagNodeRunner:
         upstream_outputs: dict[Any, Any],
         events: EventCallback | None = None,
     ) -> NodeOutcome:
+        # The tasks already carry upstream_outputs; add_node checked the executor.
         assert spec.task_executor is not None
+        return await self._run(spec, spec.task_executor, events)
+
+    async def _run(
+        self, spec: MetaDAGNodeSpec, body: TaskBody, events: EventCallback | None
+    ) -> NodeOutcome:
+        raise NotImplementedError
+
+
+class DagNodeRunner(_TaskNodeRunner):
+    """``node_type="dag"``: one DAG run of the node's tasks."""
+
+    async def _run(
+        self, spec: MetaDAGNodeSpec, body: TaskBody, events: EventCallback | None
+    ) -> NodeOutcome:
         hub = EventHub()
         if events is not None:
             hub.subscribe(events)
@@ -86,7 +102,7 @@ class DagNodeRunner:
         )
         config = spec.config if spec.config is not None else WaveConfig()
         result = await run_dag(
-            spec.tasks, spec.task_dependencies, spec.task_executor, config, options,
+            spec.tasks, spec.task_dependencies, body, config, options,
             hub, CircuitBreakerRegistry(),
         )  # fmt: skip
         results = result.task_results
@@ -108,7 +124,7 @@ def describe_unsuccessful(bad: Mapping[Any, TaskResult]) -> str:
     return f"{len(bad)} task(s) did not succeed: {shown}"
 
 
-class ReconcilerNodeRunner:
+class ReconcilerNodeRunner(_TaskNodeRunner):
     """``node_type="reconciler"``: a WaveReconciler until every task is complete.
 
     A task under "always" never completes (it is restarted after every
@@ -119,15 +135,11 @@ class ReconcilerNodeRunner:
     first. The reconciler is always stopped before this returns.
     """
 
-    async def run(
-        self,
-        spec: MetaDAGNodeSpec,
-        upstream_outputs: dict[Any, Any],
-        events: EventCallback | None = None,
+    async def _run(
+        self, spec: MetaDAGNodeSpec, body: TaskBody, events: EventCallback | None
     ) -> NodeOutcome:
-        assert spec.task_executor is not None
         reconciler = WaveReconciler(
-            spec.task_executor,
+            body,
             spec.config,
             poll_interval_s=spec.poll_interval_s,
             checkpoint_store=None if spec.store is None else ReconcilerCheckpoints(spec.store),

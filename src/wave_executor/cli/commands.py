@@ -114,26 +114,16 @@ class TaskRunner:
             f.write(f"--- attempt {number} at {time.strftime('%Y-%m-%d %H:%M:%S')}: {shown}\n")
         with log.open("ab") as out:
             try:
+                # A session of its own: a signal reaches the command's whole process group.
+                io: dict[str, Any] = {
+                    "stdin": asyncio.subprocess.DEVNULL, "stdout": out,
+                    "stderr": asyncio.subprocess.STDOUT, "cwd": task.cwd, "env": env,
+                    "start_new_session": True,
+                }  # fmt: skip
                 if isinstance(task.cmd, str):
-                    proc = await asyncio.create_subprocess_shell(
-                        task.cmd,
-                        stdin=asyncio.subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=asyncio.subprocess.STDOUT,
-                        cwd=task.cwd,
-                        env=env,
-                        start_new_session=True,
-                    )
+                    proc = await asyncio.create_subprocess_shell(task.cmd, **io)
                 else:
-                    proc = await asyncio.create_subprocess_exec(
-                        *task.cmd,
-                        stdin=asyncio.subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=asyncio.subprocess.STDOUT,
-                        cwd=task.cwd,
-                        env=env,
-                        start_new_session=True,
-                    )
+                    proc = await asyncio.create_subprocess_exec(*task.cmd, **io)
             except OSError as exc:
                 raise CommandFailed(f"cannot start {shown!r}: {exc.strerror or exc}") from exc
         self.children.running.add(proc)
