@@ -298,3 +298,16 @@ async def test_a_backend_that_is_not_one_is_refused_before_anything_runs() -> No
     with pytest.raises(TypeError, match=r"backends\['a'\] must be a backend"):
         await DAGExecutor().execute({"a": None}, {}, body, backends={"a": "threads"})  # type: ignore[dict-item]
     assert ran == []
+
+
+def test_importing_wave_executor_and_its_backends_never_imports_distributed() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wave_executor, wave_executor.backends; "
+        "from wave_executor.backends import ProcessBackend, ThreadBackend; "
+        "print(','.join(m for m in ('distributed', 'dask', 'multiprocessing') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
