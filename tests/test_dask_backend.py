@@ -231,3 +231,13 @@ async def test_an_address_opens_a_client_of_its_own_closed_by_close(
     assert backend.client is not None
     await backend.close()
     assert backend.client is None
+
+
+async def test_a_durable_run_fetches_cluster_outputs_to_record_them(client: Any) -> None:
+    from wave_executor.store import MemoryStore
+
+    backend = DaskBackend(client, keep_outputs=True)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"a": {"x": 7}}, {}, bodies.square, backend=backend, store=MemoryStore()
+    )
+    assert result.outputs() == {"a": 49}

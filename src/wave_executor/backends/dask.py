@@ -92,6 +92,8 @@ class DaskBackend:
         self.keeps_outputs = keep_outputs
         self._prefix = key_prefix
         self._cancels: set[asyncio.Future[Any]] = set()
+        self._batches: dict[distributed.Client, list[tuple[Any, asyncio.Future[Any]]]] = {}
+        self._fetches: set[asyncio.Future[None]] = set()
 
     @property
     def client(self) -> distributed.Client | None:
@@ -106,11 +108,12 @@ class DaskBackend:
         key = f"{self._prefix}-{str(task_id)[:80]}-{uuid.uuid4().hex}"
         future = client.submit(body, task_id, spec, key=key, pure=False)
         try:
-            if self.keeps_outputs:
-                await distributed.wait(future)
-                if future.status == "finished":
+            await distributed.wait(future)
+            if future.status == "finished":
+                if self.keeps_outputs:
                     return ClusterOutput(future)
-            return await future
+                return await self._fetch(client, future)
+            return await future  # raises the body's error, or why Dask gave up on it
         except asyncio.CancelledError:
             self._cancel(client, future)
             raise
@@ -119,6 +122,50 @@ class DaskBackend:
         except Exception as exc:
             exc.add_note(f"raised on the Dask cluster (key {key!r})")
             raise
+
+    def _fetch(self, client: distributed.Client, future: distributed.Future[Any]) -> Awaitable[Any]:
+        """The output of a finished task, fetched with the others that finished this tick.
+
+        One ``gather`` for every output that arrives in the same loop iteration:
+        a round trip to the workers per batch rather than per task.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        batch = self._batches.get(client)
+        if batch is None:
+            batch = self._batches[client] = []
+            loop.call_soon(self._gather_batch, client)
+        batch.append((future, waiter))
+        return waiter
+
+    def _gather_batch(self, client: distributed.Client) -> None:
+        batch = self._batches.pop(client, [])
+        task = asyncio.ensure_future(self._deliver(client, batch))
+        self._fetches.add(task)
+        task.add_done_callback(self._fetches.discard)
+
+    async def _deliver(
+        self, client: distributed.Client, batch: list[tuple[Any, asyncio.Future[Any]]]
+    ) -> None:
+        live = [(f, w) for f, w in batch if not w.done()]  # a cancelled waiter needs nothing
+        if not live:
+            return
+        try:
+            values = await client.gather([f for f, _ in live])
+        except Exception:  # one output was lost (its worker died): each on its own
+            for future, waiter in live:
+                try:
+                    value = await future
+                except Exception as exc:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                else:
+                    if not waiter.done():
+                        waiter.set_result(value)
+            return
+        for (_, waiter), value in zip(live, values, strict=True):
+            if not waiter.done():
+                waiter.set_result(value)
 
     def _cancel(self, client: distributed.Client, future: distributed.Future[Any]) -> None:
         """Cancel the Dask task without waiting (we are being cancelled ourselves)."""
