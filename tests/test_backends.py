@@ -258,6 +258,23 @@ async def test_the_executor_backend_is_the_default_and_execute_overrides_it() ->
     assert in_loop.outputs() == {"t": "inline"}
 
 
+async def test_a_task_can_stay_in_the_loop_when_the_run_default_is_threads() -> None:
+    main = threading.get_ident()
+
+    def body(task_id: str, spec: Any) -> Any:
+        async def inline() -> bool:
+            return threading.get_ident() == main
+
+        return inline() if task_id == "loop" else threading.get_ident() == main
+
+    with ThreadBackend() as threads:
+        result = await DAGExecutor(NO_RETRY).execute(
+            {"loop": None, "thread": None}, {}, body,
+            backend=threads, backends={"loop": InlineBackend()},
+        )  # fmt: skip
+    assert result.outputs() == {"loop": True, "thread": False}
+
+
 async def test_a_user_backend_is_plugged_in_and_sees_every_attempt() -> None:
     class Recording:
         def __init__(self) -> None:

@@ -290,13 +290,18 @@ def with_backends(
     """
     if default is not None and type(default) is InlineBackend:
         default = None
-    chosen = {t: b for t, b in chosen.items() if type(b) is not InlineBackend}
-    if default is None and not chosen:
+    # None stands for the inline backend: the engine calls the body itself.
+    where: dict[Any, Backend | None] = {
+        t: None if type(b) is InlineBackend else b
+        for t, b in chosen.items()
+        if default is not None or type(b) is not InlineBackend
+    }
+    if default is None and not where:
         return body
-    used: Iterable[Backend] = [*chosen.values(), *([default] if default is not None else [])]
+    used: Iterable[Backend | None] = [*where.values(), default]
     remote = any(getattr(b, "keeps_outputs", False) for b in used)
     if not remote:
-        if not chosen:
+        if not where:
             assert default is not None
             call = default.call
 
@@ -306,13 +311,13 @@ def with_backends(
             return on_default
 
         def on_chosen(task_id: Any, spec: Any) -> Awaitable[Any]:
-            backend = chosen.get(task_id, default)
+            backend = where.get(task_id, default)
             return body(task_id, spec) if backend is None else backend.call(body, task_id, spec)
 
         return on_chosen
 
     def with_remote(task_id: Any, spec: Any) -> Awaitable[Any]:
-        backend = chosen.get(task_id, default)
+        backend = where.get(task_id, default)
         return _remote_aware(body, backend, task_id, spec, fetch_outputs)
 
     return with_remote
