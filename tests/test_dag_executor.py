@@ -596,7 +596,8 @@ def test_a_sync_executor_fails_each_task_at_once_saying_so() -> None:
     a = result.task_results["a"]
     assert a.status == TaskStatus.FAILED and a.retry_count == 0  # every attempt would fail alike
     assert a.error == (
-        "the task executor returned 'aa' (str), not an awaitable: define it with 'async def'"
+        "the task executor returned 'aa' (str), not an awaitable: define it with 'async def', "
+        "or run plain functions with backend=ThreadBackend() (wave_executor.backends)"
     )
     assert result.task_results["b"].status == TaskStatus.SKIPPED
     assert elapsed == 0.0

@@ -24,22 +24,30 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeAlias
 
+from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor._runtime.reaper import Reaper, log_swallowing
+from wave_executor.backends.inline import InlineBackend
+from wave_executor.backends.protocol import Backend, RemoteOutput
 
 __all__ = [
     "AttemptTimeout",
+    "BackendSpec",
     "UNSET",
     "NotAwaitableError",
     "TaskBody",
     "Watchdog",
     "not_awaitable",
+    "resolve_backends",
     "run_attempt",
+    "with_backends",
 ]
 
 TaskBody: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
+#: ``execute(backends=...)``: task id -> backend, or ``(task_id, spec) -> backend or None``.
+BackendSpec: TypeAlias = Mapping[Any, Backend] | Callable[[Any, Any], Backend | None]
 
 
 class AttemptTimeout(TimeoutError):
@@ -59,7 +67,8 @@ class NotAwaitableError(TypeError):
     def __init__(self, returned: object) -> None:
         super().__init__(
             f"the task executor returned {returned!r} ({type(returned).__name__}), "
-            "not an awaitable: define it with 'async def'"
+            "not an awaitable: define it with 'async def', or run plain functions "
+            "with backend=ThreadBackend() (wave_executor.backends)"
         )
 
 
@@ -225,3 +234,120 @@ async def run_attempt(
     if watchdog.disarm():
         raise AttemptTimeout(limit)
     return output
+
+
+# -- backends -----------------------------------------------------------------
+
+
+def resolve_backends(
+    tasks: Mapping[Any, Any], default: Backend | None, backends: BackendSpec | None
+) -> dict[Any, Backend]:
+    """The backend of each task that does not run on ``default``, checked before anything runs."""
+    if default is not None:
+        _check_backend(default, "backend")
+    if backends is None:
+        return {}
+    chosen: dict[Any, Backend] = {}
+    if isinstance(backends, Mapping):
+        for task_id, backend in backends.items():
+            if task_id in tasks:
+                chosen[task_id] = _check_backend(backend, f"backends[{task_id!r}]")
+    elif callable(backends):
+        for task_id, spec in tasks.items():
+            picked = backends(task_id, spec)
+            if picked is not None and picked is not default:
+                chosen[task_id] = _check_backend(picked, f"backends({task_id!r}, ...)")
+    else:
+        raise TypeError(
+            "backends must be a mapping of task id to backend or a function "
+            f"(task_id, spec) -> backend, got {type(backends).__name__}"
+        )
+    return chosen
+
+
+def _check_backend(backend: object, where: str) -> Backend:
+    if not callable(getattr(backend, "call", None)):
+        raise TypeError(
+            f"{where} must be a backend (with a call(body, task_id, spec)), got {backend!r}"
+        )
+    return backend  # type: ignore[return-value]
+
+
+def with_backends(
+    body: TaskBody,
+    default: Backend | None,
+    chosen: Mapping[Any, Backend],
+    *,
+    fetch_outputs: bool = False,
+) -> TaskBody:
+    """``body`` as the engine calls it: each attempt on its task's backend.
+
+    With no backend but the inline one, ``body`` itself comes back: the
+    default costs nothing per task. Outputs a backend left where they were
+    made (``RemoteOutput``) are fetched for a task of another backend (in
+    ``_dep_outputs``), and as soon as they are made when ``fetch_outputs``
+    (a store must record them).
+    """
+    if default is not None and type(default) is InlineBackend:
+        default = None
+    # None stands for the inline backend: the engine calls the body itself.
+    where: dict[Any, Backend | None] = {
+        t: None if type(b) is InlineBackend else b
+        for t, b in chosen.items()
+        if default is not None or type(b) is not InlineBackend
+    }
+    if default is None and not where:
+        return body
+    used: Iterable[Backend | None] = [*where.values(), default]
+    remote = any(getattr(b, "keeps_outputs", False) for b in used)
+    if not remote:
+        if not where:
+            assert default is not None
+            call = default.call
+
+            def on_default(task_id: Any, spec: Any) -> Awaitable[Any]:
+                return call(body, task_id, spec)
+
+            return on_default
+
+        def on_chosen(task_id: Any, spec: Any) -> Awaitable[Any]:
+            backend = where.get(task_id, default)
+            return body(task_id, spec) if backend is None else backend.call(body, task_id, spec)
+
+        return on_chosen
+
+    def with_remote(task_id: Any, spec: Any) -> Awaitable[Any]:
+        backend = where.get(task_id, default)
+        return _remote_aware(body, backend, task_id, spec, fetch_outputs)
+
+    return with_remote
+
+
+async def _remote_aware(
+    body: TaskBody, backend: Backend | None, task_id: Any, spec: Any, fetch_outputs: bool
+) -> Any:
+    if not getattr(backend, "takes_remote_outputs", False):
+        spec = await _fetched_dep_outputs(spec)
+    if backend is None:
+        pending = body(task_id, spec)
+        if not inspect.isawaitable(pending):
+            raise NotAwaitableError(pending)
+        output = await pending
+    else:
+        output = await backend.call(body, task_id, spec)
+    if fetch_outputs and isinstance(output, RemoteOutput):
+        output = await output.fetch()
+    return output
+
+
+async def _fetched_dep_outputs(spec: Any) -> Any:
+    """``spec`` with the remote outputs in its ``_dep_outputs`` fetched (a copy if any was)."""
+    if not isinstance(spec, dict):
+        return spec
+    outputs = spec.get(DEP_OUTPUTS)
+    if not isinstance(outputs, dict) or not any(
+        isinstance(v, RemoteOutput) for v in outputs.values()
+    ):
+        return spec
+    fetched = {k: await v.fetch() if isinstance(v, RemoteOutput) else v for k, v in outputs.items()}
+    return {**spec, DEP_OUTPUTS: fetched}

@@ -22,13 +22,14 @@ from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._core.triggers import parse_rules
-from wave_executor._runtime.attempt import TaskBody
+from wave_executor._runtime.attempt import BackendSpec, TaskBody, resolve_backends, with_backends
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventHub
 from wave_executor._runtime.learned import learned_costs
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
+from wave_executor.backends.protocol import Backend
 
 __all__ = ["DagOptions", "check_graph_arguments", "run_dag"]
 
@@ -47,6 +48,8 @@ class DagOptions:
     store: RunStore | None = None
     run_id: str | None = None
     trigger_rules: Mapping[Any, str] | None = None
+    backend: Backend | None = None
+    backends: BackendSpec | None = None
 
 
 def check_graph_arguments(tasks: object, task_executor: object) -> None:
@@ -83,6 +86,9 @@ async def run_dag(
     )
     groups = resolve_groups(config, graph, tasks, options.groups)
     rules = parse_rules(options.trigger_rules, graph.index)
+    if options.backend is not None or options.backends is not None:
+        chosen = resolve_backends(tasks, options.backend, options.backends)
+        body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
     execution_id = str(uuid.uuid4())
     recorder = None
     if options.store is not None:

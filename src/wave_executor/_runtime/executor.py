@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from wave_executor._core.breaker import CircuitBreakerRegistry
@@ -10,10 +10,12 @@ from wave_executor._core.config import WaveConfig
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
+from wave_executor._runtime.attempt import BackendSpec
 from wave_executor._runtime.engine import DagOptions, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
+from wave_executor.backends.protocol import Backend
 
 __all__ = ["DAGExecutor"]
 
@@ -31,8 +33,11 @@ class DAGExecutor(ExecutorBase):
         config: WaveConfig | None = None,
         *,
         circuit_breakers: CircuitBreakerRegistry | None = None,
+        backend: Backend | None = None,
     ) -> None:
         super().__init__(config, circuit_breakers=circuit_breakers)
+        #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
+        self.backend = backend
         self._last_run_breakers = CircuitBreakerRegistry()
 
     def circuit_breaker_states(self) -> dict[Hashable, dict[str, Any]]:
@@ -50,7 +55,7 @@ class DAGExecutor(ExecutorBase):
         self,
         tasks: Mapping[Any, Any],
         dependencies: Mapping[Any, Iterable[Any]] | None,
-        task_executor: Callable[[Any, Any], Awaitable[Any]],
+        task_executor: Callable[[Any, Any], Any],
         config: WaveConfig | None = None,
         inject_dep_outputs: bool = False,
         specialist_semaphore: AdaptiveSemaphore | None = None,
@@ -63,6 +68,8 @@ class DAGExecutor(ExecutorBase):
         store: RunStore | None = None,
         run_id: str | None = None,
         trigger_rules: Mapping[Any, str] | None = None,
+        backend: Backend | None = None,
+        backends: BackendSpec | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -94,6 +101,13 @@ class DAGExecutor(ExecutorBase):
         is skipped with ``skip_reason == "rule_not_met"`` and does not count
         against the run's success.
 
+        ``backend`` runs the bodies elsewhere than in the event loop (default:
+        the executor's ``backend``, else inline): ``ThreadBackend`` and
+        ``ProcessBackend`` from ``wave_executor.backends``, ``DaskBackend`` from
+        ``wave_executor.backends.dask``, or your own. ``backends`` chooses per
+        task (a mapping task id -> backend, or a function ``(task_id, spec) ->
+        backend or None`` for the default).
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
         an unknown task, for an unknown trigger rule and for a rule given to an
         unknown task, and ``WaveCircularDependencyError`` for a cycle, all
@@ -102,6 +116,7 @@ class DAGExecutor(ExecutorBase):
         options = DagOptions(
             inject_dep_outputs, specialist_semaphore, priority_costs, groups, retry_policies,
             timeouts, circuit_key, store, run_id, trigger_rules,
+            backend if backend is not None else self.backend, backends,
         )  # fmt: skip
         return await run_dag(
             tasks,

@@ -1,0 +1,62 @@
+"""The thread backend: plain (blocking) functions in a bounded thread pool."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from wave_executor.backends._pool import in_pool
+
+__all__ = ["ThreadBackend"]
+
+
+class ThreadBackend:
+    """Runs each attempt of a plain ``def body(task_id, spec)`` in a thread of its own pool.
+
+    At most ``max_workers`` bodies run at once (default: Python's
+    ``ThreadPoolExecutor`` default, ``min(32, cpu_count + 4)``); attempts
+    beyond that wait in the pool's queue, and their timeout runs while they
+    wait. The pool is made on first use and shared by every run that uses
+    this backend; ``close()`` (or ``with ThreadBackend() as backend:``) shuts
+    it down. A timeout or a stop ends the attempt at once, but a thread
+    cannot be interrupted: the body runs to its end in the background and
+    holds its thread until then.
+    """
+
+    def __init__(self, max_workers: int | None = None, *, thread_name_prefix: str = "wave") -> None:
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        self.max_workers = max_workers
+        self._prefix = thread_name_prefix
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def call(self, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Awaitable[Any]:
+        pool = self._pool
+        if pool is None:
+            pool = self._start()
+        return in_pool(pool, body, task_id, spec)
+
+    def _start(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, self._prefix)
+            return self._pool
+
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down; attempts not started are dropped. A later call starts a new one."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+    def __enter__(self) -> ThreadBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ThreadBackend(max_workers={self.max_workers})"

@@ -1,0 +1,67 @@
+"""Task bodies for the process and Dask backends: module-level, so they pickle by reference."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def pid_and_deps(task_id: Any, spec: Any) -> tuple[int, Any]:
+    """The worker's pid, and what the task received from its dependencies."""
+    return os.getpid(), spec.get("_dep_outputs") if isinstance(spec, dict) else None
+
+
+def square(task_id: Any, spec: Any) -> int:
+    return int(spec["x"]) ** 2
+
+
+def add_deps(task_id: Any, spec: Any) -> int:
+    return int(sum(spec.get("_dep_outputs", {}).values())) + int(spec.get("x", 0))
+
+
+class BodyError(ValueError):
+    pass
+
+
+def raise_body_error(task_id: Any, spec: Any) -> None:
+    raise BodyError(f"bad input for {task_id}")
+
+
+def sleep_for(task_id: Any, spec: Any) -> str:
+    time.sleep(float(spec["seconds"]))
+    return f"slept {task_id}"
+
+
+def die_once(task_id: Any, spec: Any) -> str:
+    """Kill the worker process running it the first time; succeed after that."""
+    marker = Path(spec["marker"])
+    if not marker.exists():
+        marker.write_text("died")
+        os._exit(1)
+    return f"survived {task_id}"
+
+
+def die_always(task_id: Any, spec: Any) -> str:
+    os._exit(1)
+
+
+def megabytes(task_id: Any, spec: Any) -> bytes:
+    return b"x" * (int(spec["mb"]) * 1_000_000)
+
+
+def length_of_deps(task_id: Any, spec: Any) -> int:
+    return sum(len(v) for v in spec.get("_dep_outputs", {}).values())
+
+
+def burn(task_id: Any, spec: Any) -> int:
+    """CPU-bound work: a pure-Python loop of ``spec['n']`` steps."""
+    total = 0
+    for k in range(int(spec["n"])):
+        total = (total + k * k) % 1_000_003
+    return total
+
+
+def noop(task_id: Any, spec: Any) -> None:
+    return None

@@ -1,0 +1,243 @@
+"""DaskBackend against a real LocalCluster: 2 worker processes on loopback.
+
+The cluster is started once for the module (with Dask's own retries of a
+task whose worker died turned off, so a lost worker reaches our retry
+policy at once) and stopped at its end. Skipped only when ``distributed``
+is not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
+
+from tests import backend_bodies as bodies  # noqa: E402
+from wave_executor import DAGExecutor, EventType, RetryPolicy, TaskStatus, WaveConfig  # noqa: E402
+from wave_executor.backends.dask import ClusterOutput, DaskBackend, WorkerLostError  # noqa: E402
+
+NO_RETRY = WaveConfig(retry_policy=RetryPolicy(max_retries=0))
+
+
+@pytest.fixture(scope="module")
+def scheduler_address() -> Iterator[str]:
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=2,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",  # any free port: never collide with another cluster
+            silence_logs=logging.CRITICAL,
+        ) as cluster,
+    ):
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+async def client(scheduler_address: str) -> AsyncIterator[Any]:
+    async with distributed.Client(scheduler_address, asynchronous=True) as client:
+        await client.wait_for_workers(2, timeout=60)  # a killed worker's nanny restarts it
+        yield client
+
+
+async def _scheduler_keys(client: Any, prefix: str) -> list[str]:
+    def keys(dask_scheduler: Any) -> list[str]:
+        return [str(k) for k in dask_scheduler.tasks]
+
+    return [k for k in await client.run_on_scheduler(keys) if k.startswith(prefix)]
+
+
+async def test_bodies_run_on_the_cluster_with_their_dependencies_outputs(client: Any) -> None:
+    backend = DaskBackend(client)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"a": {"x": 3}, "b": {"x": 4}, "c": {"x": 1}},
+        {"c": ["a", "b"]},
+        bodies.add_deps,
+        inject_dep_outputs=True,
+        backends={"c": backend},
+        backend=backend,
+    )
+    assert result.outputs() == {"a": 3, "b": 4, "c": 8}
+    where = await backend.call(bodies.pid_and_deps, "p", {})
+    assert where[0] != os.getpid()
+
+
+async def test_a_body_error_keeps_its_type_and_its_remote_traceback(client: Any) -> None:
+    backend = DaskBackend(client)
+    with pytest.raises(bodies.BodyError, match="bad input for t") as caught:
+        await backend.call(bodies.raise_body_error, "t", {})
+    frames = "".join(traceback.format_tb(caught.value.__traceback__))
+    assert "raise_body_error" in frames and "backend_bodies.py" in frames
+    assert any("raised on the Dask cluster (key 'wave-t-" in n for n in caught.value.__notes__)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"t": {}}, {}, bodies.raise_body_error, backend=backend
+    )
+    assert result.task_results["t"].status == TaskStatus.FAILED
+    assert result.task_results["t"].error == "bad input for t"
+
+
+async def test_a_cluster_task_past_its_timeout_is_a_timeout_and_is_cancelled_there(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, key_prefix="slow")
+    cfg = WaveConfig(default_task_timeout=0.5, retry_policy=RetryPolicy(max_retries=0))
+    began = time.monotonic()
+    result = await DAGExecutor(cfg).execute(
+        {"t": {"seconds": 3}}, {}, bodies.sleep_for, backend=backend
+    )
+    assert time.monotonic() - began < 2.8  # its deadline, not the body's three seconds
+    assert result.task_results["t"].status == TaskStatus.TIMEOUT
+    await backend.close()  # waits for the cancellations it sent
+    for _ in range(100):
+        if not await _scheduler_keys(client, "slow-"):
+            break
+        await asyncio.sleep(0.1)
+    assert await _scheduler_keys(client, "slow-") == []
+
+
+async def test_a_cancelled_run_cancels_its_cluster_tasks(client: Any) -> None:
+    backend = DaskBackend(client, key_prefix="stopped")
+    run = asyncio.ensure_future(
+        DAGExecutor(NO_RETRY).execute(
+            {"a": {"seconds": 3}, "b": {"seconds": 3}}, {}, bodies.sleep_for, backend=backend
+        )
+    )
+    for _ in range(200):
+        if len(await _scheduler_keys(client, "stopped-")) == 2:
+            break
+        await asyncio.sleep(0.05)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    await backend.close()
+    for _ in range(100):
+        if not await _scheduler_keys(client, "stopped-"):
+            break
+        await asyncio.sleep(0.1)
+    assert await _scheduler_keys(client, "stopped-") == []
+
+
+async def test_a_worker_killed_mid_task_is_retried_as_a_lost_worker(
+    client: Any, tmp_path: Path
+) -> None:
+    executor = DAGExecutor(WaveConfig(retry_policy=RetryPolicy(max_retries=2, base_delay=0.01)))
+    retries: list[str] = []
+
+    @executor.on_event
+    def on_event(event_type: str, event: dict[str, Any]) -> None:
+        if event_type == EventType.TASK_RETRYING:
+            retries.append(event["error"])
+
+    async with asyncio.timeout(120):  # never hangs
+        result = await executor.execute(
+            {"t": {"marker": str(tmp_path / "died")}},
+            {},
+            bodies.die_once,
+            backend=DaskBackend(client),
+        )
+    assert result.outputs() == {"t": "survived t"}
+    assert result.task_results["t"].retry_count == 1
+    assert len(retries) == 1 and retries[0].startswith("lost worker: ")
+
+
+async def test_a_body_that_always_kills_its_worker_fails_clearly(client: Any) -> None:
+    backend = DaskBackend(client)
+    with pytest.raises(WorkerLostError, match="lost worker"):
+        await backend.call(bodies.die_always, "once", {})
+    await client.wait_for_workers(2, timeout=60)
+    async with asyncio.timeout(120):
+        result = await DAGExecutor(NO_RETRY).execute(
+            {"t": {}, "after": {}}, {"after": ["t"]}, bodies.die_always, backend=backend
+        )
+    t = result.task_results["t"]
+    assert t.status == TaskStatus.FAILED
+    assert t.error is not None and t.error.startswith("lost worker: ")
+    assert result.task_results["after"].status == TaskStatus.SKIPPED
+
+
+async def test_a_10_mb_output_reaches_its_downstream_by_reference_and_never_comes_here(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"big": {"mb": 10}, "size": {}},
+        {"size": ["big"]},
+        lambda task_id, spec: (bodies.megabytes if task_id == "big" else bodies.length_of_deps)(
+            task_id, spec
+        ),
+        inject_dep_outputs=True,
+        backend=backend,
+    )
+    big, size = result.outputs()["big"], result.outputs()["size"]
+    assert isinstance(big, ClusterOutput) and isinstance(size, ClusterOutput)
+    assert await size.fetch() == 10_000_000
+
+    # The cluster's own accounting: the 10 MB are held by workers only, and every
+    # transfer of them went to a worker; none to a client (who=None).
+    def worker_addresses(dask_scheduler: Any) -> list[str]:
+        return list(dask_scheduler.workers)
+
+    workers = set(await client.run_on_scheduler(worker_addresses))
+    holders = (await client.who_has([big.future]))[big.key]
+    assert holders and set(holders) <= workers
+
+    def sends(dask_worker: Any) -> list[tuple[str | None, list[str]]]:
+        return [(t["who"], [str(k) for k in t["keys"]]) for t in dask_worker.transfer_outgoing_log]
+
+    sent = [s for per_worker in (await client.run(sends)).values() for s in per_worker]
+    assert all(who in workers for who, keys in sent if str(big.key) in keys)
+    assert len(await backend.gather({"size": size, "other": 1})) == 2
+
+
+async def test_a_local_downstream_receives_the_fetched_value_of_a_cluster_output(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+
+    async def local(task_id: str, spec: Any) -> int:
+        (value,) = spec["_dep_outputs"].values()
+        return len(value)
+
+    def body(task_id: str, spec: Any) -> Any:
+        return bodies.megabytes(task_id, spec) if task_id == "up" else local(task_id, spec)
+
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"up": {"mb": 1}, "down": {}}, {"down": ["up"]}, body,
+        inject_dep_outputs=True, backends={"up": backend},
+    )  # fmt: skip
+    assert result.outputs()["down"] == 1_000_000
+
+
+async def test_an_address_opens_a_client_of_its_own_closed_by_close(
+    scheduler_address: str,
+) -> None:
+    backend = DaskBackend(scheduler_address)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"a": {"x": 6}}, {}, bodies.square, backend=backend
+    )
+    assert result.outputs() == {"a": 36}
+    assert backend.client is not None
+    await backend.close()
+    assert backend.client is None
+
+
+async def test_a_durable_run_fetches_cluster_outputs_to_record_them(client: Any) -> None:
+    from wave_executor.store import MemoryStore
+
+    backend = DaskBackend(client, keep_outputs=True)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"a": {"x": 7}}, {}, bodies.square, backend=backend, store=MemoryStore()
+    )
+    assert result.outputs() == {"a": 49}
