@@ -159,7 +159,7 @@ async def drive(sem: AdaptiveSemaphore, service: RateLimitedService, calls: int)
 
 @pytest.mark.parametrize("adaptive", [True, False])
 def test_goodput_against_a_rate_limited_service(adaptive: bool) -> None:
-    """The issue's benchmark, on the virtual clock: C=20, 10 ms, refusal after 1 ms."""
+    """The goodput benchmark's setting, on the virtual clock: C=20, 10 ms, refusal after 1 ms."""
 
     async def main() -> tuple[RateLimitedService, AdaptiveSemaphore]:
         service = RateLimitedService(capacity=20, service_time=0.010, reject_after=0.001)
