@@ -30,7 +30,7 @@ from typing import Any, TypeAlias
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor._runtime.reaper import Reaper, log_swallowing
 from wave_executor.backends.inline import InlineBackend
-from wave_executor.backends.protocol import Backend, RemoteOutput
+from wave_executor.backends.protocol import Backend, RemoteOutput, remote_dep_outputs
 
 __all__ = [
     "AttemptTimeout",
@@ -342,12 +342,8 @@ async def _remote_aware(
 
 async def _fetched_dep_outputs(spec: Any) -> Any:
     """``spec`` with the remote outputs in its ``_dep_outputs`` fetched (a copy if any was)."""
-    if not isinstance(spec, dict):
-        return spec
-    outputs = spec.get(DEP_OUTPUTS)
-    if not isinstance(outputs, dict) or not any(
-        isinstance(v, RemoteOutput) for v in outputs.values()
-    ):
+    outputs = remote_dep_outputs(spec)
+    if outputs is None:
         return spec
     fetched = {k: await v.fetch() if isinstance(v, RemoteOutput) else v for k, v in outputs.items()}
     return {**spec, DEP_OUTPUTS: fetched}

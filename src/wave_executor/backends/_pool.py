@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Hashable
+import threading
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Executor
 from typing import Any
 
-__all__ = ["call_plain", "in_pool"]
+__all__ = ["PoolBackend", "call_plain", "in_pool"]
 
 
 def call_plain(body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Any:
@@ -37,3 +38,40 @@ async def in_pool(
     """
     future = pool.submit(call_plain, body, task_id, spec)
     return await asyncio.wrap_future(future)
+
+
+class PoolBackend:
+    """A backend over a ``concurrent.futures`` pool, made on first use.
+
+    Subclasses say how to make the pool (``_new_pool``); the pool is shared
+    by every run that uses the backend until ``close()``.
+    """
+
+    def __init__(self) -> None:
+        self._pool: Executor | None = None
+        self._lock = threading.Lock()
+
+    def _new_pool(self) -> Executor:
+        raise NotImplementedError
+
+    def call(self, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Awaitable[Any]:
+        pool = self._pool
+        if pool is None:
+            pool = self._start()
+        return in_pool(pool, body, task_id, spec)
+
+    def _start(self) -> Executor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = self._new_pool()
+            return self._pool
+
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down; attempts not started are dropped. A later call starts a new one."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

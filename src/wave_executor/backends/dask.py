@@ -32,7 +32,7 @@ from typing import Any
 import distributed
 
 from wave_executor._core.upstream import DEP_OUTPUTS
-from wave_executor.backends.protocol import RemoteOutput
+from wave_executor.backends.protocol import RemoteOutput, remote_dep_outputs
 
 __all__ = ["ClusterOutput", "DaskBackend", "WorkerLostError"]
 
@@ -183,12 +183,8 @@ class DaskBackend:
 
     async def _by_reference(self, client: distributed.Client, spec: Any) -> Any:
         """``spec`` with its ``ClusterOutput``s as Dask futures (ours) or values (others')."""
-        if not isinstance(spec, dict):
-            return spec
-        outputs = spec.get(DEP_OUTPUTS)
-        if not isinstance(outputs, dict) or not any(
-            isinstance(v, RemoteOutput) for v in outputs.values()
-        ):
+        outputs = remote_dep_outputs(spec)
+        if outputs is None:
             return spec
         handed: dict[Any, Any] = {}
         for name, value in outputs.items():

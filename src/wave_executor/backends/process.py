@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from wave_executor.backends._pool import in_pool
+from wave_executor.backends._pool import PoolBackend
 
 if TYPE_CHECKING:  # multiprocessing is imported on first use, not with wave_executor
     from concurrent.futures import ProcessPoolExecutor
@@ -16,7 +14,7 @@ __all__ = ["ProcessBackend"]
 StartMethod = Literal["spawn", "forkserver"]
 
 
-class ProcessBackend:
+class ProcessBackend(PoolBackend):
     """Runs each attempt of a plain ``def body(task_id, spec)`` in a worker process.
 
     For CPU-bound bodies: they use other cores. The body, the task id, the
@@ -40,44 +38,22 @@ class ProcessBackend:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         if start_method not in ("spawn", "forkserver"):
             raise ValueError(f"start_method must be 'spawn' or 'forkserver', got {start_method!r}")
+        super().__init__()
         self.max_workers = max_workers
         self.start_method = start_method
         self._max_tasks_per_child = max_tasks_per_child
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
 
-    def call(self, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Awaitable[Any]:
-        pool = self._pool
-        if pool is None:
-            pool = self._start()
-        return in_pool(pool, body, task_id, spec)
+    def _new_pool(self) -> ProcessPoolExecutor:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    def _start(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                context = multiprocessing.get_context(self.start_method)
-                self._pool = ProcessPoolExecutor(
-                    self.max_workers,
-                    mp_context=context,
-                    max_tasks_per_child=self._max_tasks_per_child,
-                )
-            return self._pool
-
-    def close(self, wait: bool = True) -> None:
-        """Shut the pool down; attempts not started are dropped. A later call starts a new one."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=True)
+        context = multiprocessing.get_context(self.start_method)
+        return ProcessPoolExecutor(
+            self.max_workers, mp_context=context, max_tasks_per_child=self._max_tasks_per_child
+        )
 
     def __enter__(self) -> ProcessBackend:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ProcessBackend(max_workers={self.max_workers}, start_method={self.start_method!r})"

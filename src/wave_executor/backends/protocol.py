@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Backend", "RemoteOutput"]
+from wave_executor._core.upstream import DEP_OUTPUTS
+
+__all__ = ["Backend", "RemoteOutput", "remote_dep_outputs"]
 
 
 @runtime_checkable
@@ -48,3 +50,15 @@ class RemoteOutput:
 
     async def fetch(self) -> Any:
         raise NotImplementedError
+
+
+def remote_dep_outputs(spec: Any) -> dict[Any, Any] | None:
+    """The ``_dep_outputs`` of ``spec`` if one of them stayed where it was made, else None."""
+    if not isinstance(spec, dict):
+        return None
+    outputs = spec.get(DEP_OUTPUTS)
+    if not isinstance(outputs, dict) or not any(
+        isinstance(v, RemoteOutput) for v in outputs.values()
+    ):
+        return None
+    return outputs

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from wave_executor.backends._pool import in_pool
+from wave_executor.backends._pool import PoolBackend
 
 __all__ = ["ThreadBackend"]
 
 
-class ThreadBackend:
+class ThreadBackend(PoolBackend):
     """Runs each attempt of a plain ``def body(task_id, spec)`` in a thread of its own pool.
 
     At most ``max_workers`` bodies run at once (default: Python's
@@ -28,35 +25,15 @@ class ThreadBackend:
     def __init__(self, max_workers: int | None = None, *, thread_name_prefix: str = "wave") -> None:
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        super().__init__()
         self.max_workers = max_workers
         self._prefix = thread_name_prefix
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
 
-    def call(self, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Awaitable[Any]:
-        pool = self._pool
-        if pool is None:
-            pool = self._start()
-        return in_pool(pool, body, task_id, spec)
-
-    def _start(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.max_workers, self._prefix)
-            return self._pool
-
-    def close(self, wait: bool = True) -> None:
-        """Shut the pool down; attempts not started are dropped. A later call starts a new one."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=True)
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.max_workers, self._prefix)
 
     def __enter__(self) -> ThreadBackend:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"ThreadBackend(max_workers={self.max_workers})"
