@@ -30,15 +30,20 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import distributed
+from distributed.client import FutureCancelledError, FuturesCancelledError
 
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor.backends.protocol import RemoteOutput
 
-__all__ = ["ClusterOutput", "DaskBackend", "WorkerLostError"]
+__all__ = ["CancelledOnClusterError", "ClusterOutput", "DaskBackend", "WorkerLostError"]
 
 
 class WorkerLostError(RuntimeError):
     """The Dask worker running the body died (Dask's ``KilledWorker``); retryable."""
+
+
+class CancelledOnClusterError(RuntimeError):
+    """The Dask task was cancelled by someone else (another client, the dashboard)."""
 
 
 class ClusterOutput(RemoteOutput):
@@ -114,6 +119,11 @@ class DaskBackend:
                     return ClusterOutput(future)
                 return await self._fetch(client, future)
             return await future  # raises the body's error, or why Dask gave up on it
+        except (FutureCancelledError, FuturesCancelledError) as exc:  # not by this run
+            reason = getattr(exc, "reason", None) or "unknown"
+            raise CancelledOnClusterError(
+                f"cancelled on the Dask cluster (key {key!r}; reason: {reason})"
+            ) from None
         except asyncio.CancelledError:
             self._cancel(client, future)
             raise
