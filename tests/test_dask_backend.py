@@ -265,3 +265,11 @@ async def test_a_durable_run_fetches_cluster_outputs_to_record_them(client: Any)
         {"a": {"x": 7}}, {}, bodies.square, backend=backend, store=MemoryStore()
     )
     assert result.outputs() == {"a": 49}
+
+
+def test_a_client_that_is_not_asynchronous_is_refused(scheduler_address: str) -> None:
+    with (
+        distributed.Client(scheduler_address, asynchronous=False) as client,
+        pytest.raises(TypeError, match="asynchronous=True"),
+    ):
+        DaskBackend(client)

@@ -87,6 +87,11 @@ class DaskBackend:
         keep_outputs: bool = False,
         key_prefix: str = "wave",
     ) -> None:
+        if not isinstance(client_or_address, str) and not client_or_address.asynchronous:
+            raise TypeError(
+                "DaskBackend needs a distributed.Client made with asynchronous=True "
+                "(or a scheduler address)"
+            )
         self._owns_client = isinstance(client_or_address, str)
         self._address = client_or_address if isinstance(client_or_address, str) else None
         self._client: distributed.Client | None = (
