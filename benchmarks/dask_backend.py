@@ -5,7 +5,8 @@
 
 One process, one ``LocalCluster`` of 2 worker processes on loopback (started once, not
 timed). Part 1: a random layered graph of no-op tasks (``graphs.layered``), run by
-``DAGExecutor`` with ``DaskBackend`` at each cap, and submitted directly with
+``DAGExecutor`` with ``DaskBackend`` at each cap (and with ``keep_outputs=True``, which
+fetches no output, at the first cap), and submitted directly with
 ``client.submit`` (dependencies as future arguments, every task at once, then waited for).
 Part 2: a layered graph of CPU-bound tasks (a pure-Python loop), run inline (one core), on
 the process backend (2 processes) and on the cluster (2 single-threaded workers). Each
@@ -106,6 +107,8 @@ async def main() -> None:
                         f"DaskBackend cap {cap}",
                         await ours(tasks, deps, noop, cap, backend=backend),
                     )
+                kept = DaskBackend(client, keep_outputs=True)
+                note("DaskBackend kept", await ours(tasks, deps, noop, caps[0], backend=kept))
                 cpu = (cpu_tasks, cpu_graph[1])
                 note("cpu inline", await ours(*cpu, burn_inline, 2))
                 note("cpu process backend", await ours(*cpu, burn, 2, backend=processes))
@@ -118,6 +121,8 @@ async def main() -> None:
     for cap in caps:
         t = med[f"DaskBackend cap {cap}"]
         print(f"| DaskBackend, max_parallel_per_wave={cap} | {t:.2f} | {t / direct:.2f}x |")
+    t = med["DaskBackend kept"]
+    print(f"| ... keep_outputs=True, cap {caps[0]} | {t:.2f} | {t / direct:.2f}x |")
     inline = med["cpu inline"]
     print(
         f"\n{args.cpu_tasks} CPU-bound tasks ({args.cpu_steps:,} loop steps each), layered\n\n"

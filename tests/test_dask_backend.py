@@ -24,7 +24,12 @@ import dask  # noqa: E402
 
 from tests import backend_bodies as bodies  # noqa: E402
 from wave_executor import DAGExecutor, EventType, RetryPolicy, TaskStatus, WaveConfig  # noqa: E402
-from wave_executor.backends.dask import ClusterOutput, DaskBackend, WorkerLostError  # noqa: E402
+from wave_executor.backends.dask import (  # noqa: E402
+    CancelledOnClusterError,
+    ClusterOutput,
+    DaskBackend,
+    WorkerLostError,
+)
 
 NO_RETRY = WaveConfig(retry_policy=RetryPolicy(max_retries=0))
 
@@ -127,6 +132,25 @@ async def test_a_cancelled_run_cancels_its_cluster_tasks(client: Any) -> None:
             break
         await asyncio.sleep(0.1)
     assert await _scheduler_keys(client, "stopped-") == []
+
+
+async def test_a_task_cancelled_on_the_cluster_by_someone_else_fails_and_says_so(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, key_prefix="foreign")
+    run = asyncio.ensure_future(
+        DAGExecutor(NO_RETRY).execute({"t": {"seconds": 3}}, {}, bodies.sleep_for, backend=backend)
+    )
+    for _ in range(200):
+        if keys := await _scheduler_keys(client, "foreign-"):
+            break
+        await asyncio.sleep(0.05)
+    await client.cancel([distributed.Future(keys[0], client)], force=True)
+    result = await run
+    assert result.task_results["t"].status == TaskStatus.FAILED
+    error = result.task_results["t"].error
+    assert error is not None and error.startswith("cancelled on the Dask cluster")
+    assert issubclass(CancelledOnClusterError, RuntimeError)
 
 
 async def test_a_worker_killed_mid_task_is_retried_as_a_lost_worker(
@@ -241,3 +265,11 @@ async def test_a_durable_run_fetches_cluster_outputs_to_record_them(client: Any)
         {"a": {"x": 7}}, {}, bodies.square, backend=backend, store=MemoryStore()
     )
     assert result.outputs() == {"a": 49}
+
+
+def test_a_client_that_is_not_asynchronous_is_refused(scheduler_address: str) -> None:
+    with (
+        distributed.Client(scheduler_address, asynchronous=False) as client,
+        pytest.raises(TypeError, match="asynchronous=True"),
+    ):
+        DaskBackend(client)

@@ -30,15 +30,20 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import distributed
+from distributed.client import FutureCancelledError, FuturesCancelledError
 
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor.backends.protocol import RemoteOutput, remote_dep_outputs
 
-__all__ = ["ClusterOutput", "DaskBackend", "WorkerLostError"]
+__all__ = ["CancelledOnClusterError", "ClusterOutput", "DaskBackend", "WorkerLostError"]
 
 
 class WorkerLostError(RuntimeError):
     """The Dask worker running the body died (Dask's ``KilledWorker``); retryable."""
+
+
+class CancelledOnClusterError(RuntimeError):
+    """The Dask task was cancelled by someone else (another client, the dashboard)."""
 
 
 class ClusterOutput(RemoteOutput):
@@ -82,6 +87,11 @@ class DaskBackend:
         keep_outputs: bool = False,
         key_prefix: str = "wave",
     ) -> None:
+        if not isinstance(client_or_address, str) and not client_or_address.asynchronous:
+            raise TypeError(
+                "DaskBackend needs a distributed.Client made with asynchronous=True "
+                "(or a scheduler address)"
+            )
         self._owns_client = isinstance(client_or_address, str)
         self._address = client_or_address if isinstance(client_or_address, str) else None
         self._client: distributed.Client | None = (
@@ -114,6 +124,11 @@ class DaskBackend:
                     return ClusterOutput(future)
                 return await self._fetch(client, future)
             return await future  # raises the body's error, or why Dask gave up on it
+        except (FutureCancelledError, FuturesCancelledError) as exc:  # not by this run
+            reason = getattr(exc, "reason", None) or "unknown"
+            raise CancelledOnClusterError(
+                f"cancelled on the Dask cluster (key {key!r}; reason: {reason})"
+            ) from None
         except asyncio.CancelledError:
             self._cancel(client, future)
             raise
