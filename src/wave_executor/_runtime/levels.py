@@ -25,7 +25,9 @@ from wave_executor._runtime.engine import check_graph_arguments
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
+from wave_executor.progress import Progress
 
 __all__ = ["LevelExecutor"]
 
@@ -56,6 +58,7 @@ class LevelExecutor(ExecutorBase):
         retry_policies: Mapping[Any, RetryPolicy] | None = None,
         circuit_key: KeyFunction | None = None,
         trigger_rules: Mapping[Any, str] | None = None,
+        progress: Progress | None = None,
     ) -> ExecutionContext:
         """Run ``tasks`` wave by wave; return the filled ``ExecutionContext``.
 
@@ -69,6 +72,9 @@ class LevelExecutor(ExecutorBase):
         decided at the barrier before each wave, when every upstream has
         ended; unknown names or task ids raise ``ValueError`` before anything
         runs.
+
+        ``progress`` (a ``wave_executor.progress.Progress``) follows the run
+        over all its tasks, as for ``DAGExecutor.execute()``.
         """
         check_graph_arguments(tasks, task_executor)
         cfg = config if config is not None else self.config
@@ -102,5 +108,6 @@ class LevelExecutor(ExecutorBase):
                 self._breakers,
             ),
             rules,
+            feed_for(progress, execution_id),
         )
         return await run.run(execution_id)
