@@ -312,7 +312,7 @@ async def test_specialist_semaphore_learns_from_the_run() -> None:
 
 
 async def test_concurrency_changed_is_sent_only_when_the_limit_changes() -> None:
-    """Forty attempts admitted together all hit an overload; the window halves once
+    """Forty attempts admitted together all hit an overload; the window shrinks once
     (the others were admitted before that decrease), so one event, not forty."""
     gate = asyncio.Event()
 
