@@ -189,3 +189,22 @@ def test_a_record_whose_call_site_passes_no_fields_gets_them_as_none(
     (record,) = caplog.records
     assert record.name == "wave_executor.store"
     assert field_values(record) == (None, None, None)
+
+
+async def test_tasks_cut_off_by_the_run_timeout_are_one_line_for_the_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def slow(task_id: Any, spec: Any) -> None:
+        await asyncio.sleep(30)
+
+    config = WaveConfig(total_execution_timeout=0.1)
+    with caplog.at_level(logging.INFO, logger="wave_executor"):
+        result = await DAGExecutor(config).execute({"a": {}, "b": {}, "c": {}}, None, slow)
+    run = result.execution_id
+    stops = lines(caplog, "wave_executor.run", "stopped")
+    assert [field_values(r) for r in stops] == [(run, None, None)]
+    assert stops[0].getMessage() == (
+        f"run {run} stopped, total execution timeout (0.1s) reached: "
+        "3 unfinished task(s) ended timeout"
+    )
+    assert lines(caplog, "wave_executor.run", "failed after") == []

@@ -762,15 +762,15 @@ class DagRun:
         """Give every task that did not finish a result and a closing event."""
         if reason is StopReason.TOTAL_TIMEOUT:
             status = TaskStatus.TIMEOUT
-            error = self._settings.deadline_error()
+            error = why = self._settings.deadline_error()
         else:
             status = TaskStatus.CANCELLED
-            error = "cancelled: the run stopped after a task failed (stop_on_first_error)"
+            why = "a task failed (stop_on_first_error)"
+            error = f"cancelled: the run stopped after {why}"
         ended = self._plan.abort(status)
         log.info(
-            "run %s stopped (%s): %d unfinished task(s) ended %s",
-            self._execution_id, reason.value, len(ended), status.value,
-            extra=fields(self._execution_id),
+            "run %s stopped, %s: %d unfinished task(s) ended %s",
+            self._execution_id, why, len(ended), status.value, extra=fields(self._execution_id),
         )  # fmt: skip
         self._end_tasks(ended, status, error)
 
