@@ -116,7 +116,7 @@ class WaveReconciler:
         ``start()`` resumes the tasks that were stopped here.
 
         A run whose body swallows cancellation is cancelled again every
-        second and named in a WARNING (logger ``wave_executor``) once it is
+        second and named in a WARNING (logger ``wave_executor.cancel``) once it is
         5 s late. With ``timeout=None`` this waits for it as long as it
         takes; otherwise, after ``timeout`` seconds, ``TimeoutError`` names
         the tasks still running. They stay tracked and keep being cancelled,
