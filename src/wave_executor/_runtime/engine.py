@@ -27,9 +27,11 @@ from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventHub
 from wave_executor._runtime.learned import learned_costs
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 from wave_executor.backends.protocol import Backend
+from wave_executor.progress import Progress
 
 __all__ = ["DagOptions", "check_graph_arguments", "run_dag"]
 
@@ -50,6 +52,7 @@ class DagOptions:
     trigger_rules: Mapping[Any, str] | None = None
     backend: Backend | None = None
     backends: BackendSpec | None = None
+    progress: Progress | None = None
 
 
 def check_graph_arguments(tasks: object, task_executor: object) -> None:
@@ -90,6 +93,7 @@ async def run_dag(
         chosen = resolve_backends(tasks, options.backend, options.backends)
         body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
     execution_id = str(uuid.uuid4())
+    progress = feed_for(options.progress, execution_id)
     recorder = None
     if options.store is not None:
         recorder = RunRecorder(
@@ -114,14 +118,19 @@ async def run_dag(
         recorder=recorder,
         restored=restored,
         rules=rules,
+        progress=progress,
     )
     events.clock = run.clock
     outcome = RunOutcome.INTERRUPTED
     try:
+        if progress is not None:
+            progress.start(len(graph))
         result = await run.run()
         outcome = RunOutcome.COMPLETED if result.succeeded else RunOutcome.FAILED
         await events.drain()
     finally:
+        if progress is not None:
+            progress.close()
         await events.close()
         if on_breakers is not None:
             on_breakers(run.circuits.local)

@@ -27,8 +27,10 @@ from wave_executor._runtime.engine import check_graph_arguments
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
 from wave_executor.backends.protocol import Backend
+from wave_executor.progress import Progress
 
 __all__ = ["LevelExecutor"]
 
@@ -72,6 +74,7 @@ class LevelExecutor(ExecutorBase):
         trigger_rules: Mapping[Any, str] | None = None,
         backend: Backend | None = None,
         backends: BackendSpec | None = None,
+        progress: Progress | None = None,
     ) -> ExecutionContext:
         """Run ``tasks`` wave by wave; return the filled ``ExecutionContext``.
 
@@ -90,6 +93,9 @@ class LevelExecutor(ExecutorBase):
         ``DAGExecutor.execute()``; outputs a backend keeps where they were
         made (``DaskBackend(keep_outputs=True)``) are fetched when the task
         ends, because each wave's outputs are merged in this process.
+
+        ``progress`` (a ``wave_executor.progress.Progress``) follows the run
+        over all its tasks, as for ``DAGExecutor.execute()``.
         """
         check_graph_arguments(tasks, task_executor)
         default = backend if backend is not None else self.backend
@@ -127,5 +133,6 @@ class LevelExecutor(ExecutorBase):
                 self._breakers,
             ),
             rules,
+            feed_for(progress, execution_id),
         )
         return await run.run(execution_id)

@@ -50,7 +50,9 @@ from wave_executor._runtime.direct_nodes import (
 from wave_executor._runtime.events import EventHub, EventSink, RunEvents
 from wave_executor._runtime.node_events import NodeEvents
 from wave_executor._runtime.node_runners import DagNodeRunner, NodeRunner, inject_upstream
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import RunSettings, group_budget, resolve_groups, run_settings
+from wave_executor.progress import Progress
 
 __all__ = ["MetaRun"]
 
@@ -114,6 +116,7 @@ class MetaRun:
         task_events: bool = False,
         *,
         rules: Mapping[Hashable, TriggerRule] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self._rules = rules or {}
         for node_id, spec in nodes.items():
@@ -131,6 +134,7 @@ class MetaRun:
         self._loop = asyncio.get_running_loop()
         self._clock = RunClock(self._loop.time(), time.time())
         self.execution_id = str(uuid.uuid4())
+        self._progress = feed_for(progress, self.execution_id)
         self._events: RunEvents = hub.stream(self.execution_id, config.emit_events, self._clock)
         self._outcomes: dict[Hashable, MetaDAGNodeResult] = {}
         self._starts: dict[Hashable, float] = {}  # node -> loop time of its (first) start
@@ -152,7 +156,10 @@ class MetaRun:
     async def run(self) -> MetaDAGResult:
         events, nodes = self._events, self._nodes
         start = self._now()
+        progress = self._progress
         try:
+            if progress is not None:
+                progress.start(len(nodes))
             events.emit(EventType.META_EXECUTION_STARTED, None, total_nodes=len(nodes))
             outer = await self._node_run().run()
             rows = outer.task_results
@@ -192,6 +199,8 @@ class MetaRun:
             )
             await events.drain()
         finally:
+            if progress is not None:
+                progress.close()
             await events.close()
         return result
 
@@ -217,6 +226,7 @@ class MetaRun:
             groups=groups,
             clock=self._clock,
             rules=parse_rules(self._rules, graph.index),
+            progress=self._progress,
         )
 
     # -- one node ----------------------------------------------------------------
