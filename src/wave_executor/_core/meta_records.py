@@ -19,7 +19,7 @@ from wave_executor._core.restart import RestartSettings
 from wave_executor._core.store_protocol import RunStore
 
 if TYPE_CHECKING:
-    from wave_executor.backends.protocol import Backend
+    from wave_executor._core.backend import Backend
 
 __all__ = [
     "MetaDAGNodeResult",

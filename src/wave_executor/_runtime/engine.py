@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
@@ -30,7 +31,6 @@ from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
-from wave_executor.backends.protocol import Backend
 from wave_executor.progress import Progress
 
 __all__ = ["DagOptions", "check_graph_arguments", "run_dag"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
+from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.records import DAGExecutionResult
@@ -15,7 +16,6 @@ from wave_executor._runtime.engine import DagOptions, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
-from wave_executor.backends.protocol import Backend
 from wave_executor.progress import Progress
 
 __all__ = ["DAGExecutor"]

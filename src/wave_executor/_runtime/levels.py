@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
@@ -29,7 +30,6 @@ from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
-from wave_executor.backends.protocol import Backend
 from wave_executor.progress import Progress
 
 __all__ = ["LevelExecutor"]
