@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["ChildId", "FanOutBook", "Expansion", "child_items", "failed_children_error"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class ChildId:
     """The id of the child task that handles item ``key`` of ``parent``'s output.
 
@@ -27,13 +27,31 @@ class ChildId:
     ``parent[key]``: ``ChildId("fetch", 2)`` is ``fetch[2]``.
     """
 
+    # The hash is computed once (a run looks every child up several times); it is
+    # a slot, not a field, so it stays out of ``fields()`` and ``asdict()``.
+    __slots__ = ("_hash", "key", "parent")
+
     parent: Hashable
     key: Hashable
+
+    def __init__(self, parent: Hashable, key: Hashable) -> None:
+        _set(self, "parent", parent)
+        _set(self, "key", key)
+        _set(self, "_hash", hash((ChildId, parent, key)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return f"{self.parent}[{self.key!r}]"
 
     __repr__ = __str__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ChildId, (self.parent, self.key))  # the hash is made anew where it is loaded
+
+
+_set = object.__setattr__
 
 
 def child_items(parent: Any, output: Any) -> list[tuple[Hashable, Any]]:
