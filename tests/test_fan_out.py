@@ -517,3 +517,23 @@ def test_level_mode_and_metadag_take_no_fan_out() -> None:
     assert "fan_out" not in inspect.signature(LevelExecutor.execute).parameters
     assert "fan_out" in inspect.signature(DAGExecutor.execute).parameters
     assert not any("fan_out" in str(p) for p in inspect.signature(MetaDAG.__init__).parameters)
+
+
+def test_after_stop_on_first_error_cleanup_tasks_still_run() -> None:
+    async def child(c: ChildId, item: int) -> None:
+        await asyncio.sleep(0.01 if item == 0 else 10)
+        if item == 0:
+            raise RuntimeError("first")
+
+    config = WaveConfig(max_retries=0, stop_on_first_error=True, circuit_breaker_enabled=False)
+
+    async def main() -> Any:
+        return await DAGExecutor(config).execute(
+            {"p": {}, "cleanup": {}}, {"cleanup": ["p"]}, make_body({"p": range(3)}),
+            inject_dep_outputs=True, fan_out={"p": child}, trigger_rules={"cleanup": "all_done"},
+        )  # fmt: skip
+
+    result, elapsed = run_virtual(main())
+    assert elapsed < 1
+    assert result.statuses()["p"] == "cancelled"
+    assert result.task_results["cleanup"].output == ("cleanup", [])  # p gave no output
