@@ -24,7 +24,7 @@ from wave_executor._core.window import Window
 from wave_executor._runtime.attempt import BackendSpec, TaskBody, _remote_aware
 from wave_executor._runtime.settings import Groups, GroupSpec, group_budget
 from wave_executor.backends.inline import InlineBackend
-from wave_executor.backends.protocol import Backend
+from wave_executor.backends.protocol import Backend, RemoteOutput
 
 __all__ = ["ChildFunction", "ChildGroups", "check_fan_out", "with_children"]
 
@@ -85,8 +85,16 @@ def with_children(
             backend = chosen.get(child.parent, default)
         return None if type(backend) is InlineBackend else backend
 
+    # A parent whose backend keeps outputs where they were made (Dask) must hand its
+    # output over: the run splits it into items here.
+    remote_parents = {
+        p for p in functions if getattr(chosen.get(p, default), "keeps_outputs", False)
+    }
+
     def dispatch(task_id: Any, spec: Any) -> Awaitable[Any]:
         if type(task_id) is not ChildId:
+            if remote_parents and task_id in remote_parents:
+                return _fetched(body(task_id, spec))
             return body(task_id, spec)
         fn = functions[task_id.parent]
         if plain:
@@ -105,6 +113,13 @@ def with_children(
 
 
 _UNSET: Any = object()
+
+
+async def _fetched(pending: Awaitable[Any]) -> Any:
+    output = await pending
+    if isinstance(output, RemoteOutput):
+        output = await output.fetch()
+    return output
 
 
 class ChildGroups:
