@@ -598,3 +598,28 @@ async def test_a_sqlite_store_resumes_children_across_store_instances(tmp_path: 
     async with SQLiteStore(db) as store:
         keys = {t.task_key for t in await store.run_tasks("r")}
     assert keys == {"p", '#["p","x"]', '#["p","y"]', '#["p","#7"]'}
+
+
+async def test_an_output_that_raises_while_split_or_a_failing_group_function_fails_the_parent() -> (
+    None
+):
+    def items() -> Any:
+        yield 1
+        raise LookupError("the listing broke")
+
+    def group_of(task_id: Any, spec: Any) -> str | None:
+        if isinstance(task_id, ChildId):
+            raise KeyError("no group for children")
+        return None
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        return items() if task_id == "gen" else [1, 2]
+
+    result = await DAGExecutor(FAST).execute(
+        {"gen": {}, "grouped": {}, "other": {}}, {}, body,
+        fan_out={"gen": square, "grouped": square}, groups=group_of,
+    )  # fmt: skip
+    assert "the listing broke" in (result.task_results["gen"].error or "")
+    assert "no group for children" in (result.task_results["grouped"].error or "")
+    assert result.task_results["other"].status == "success"
+    assert result.total_tasks == 3  # no child was made

@@ -132,16 +132,23 @@ class ChildGroups:
         self._config = config
         self._number = {name: g for g, name in enumerate(groups.names) if g}
 
-    def assign(self, parent: int, children: list[ChildId], items: list[Any]) -> None:
-        groups = self._groups
-        g_parent = groups.group_of[parent]
+    @property
+    def count(self) -> int:
+        """How many groups there are now (names first seen at run time included)."""
+        return len(self._groups.names)
+
+    def of(self, parent: int, children: list[ChildId], items: list[Any]) -> list[int]:
+        """The group of each child; raises what the ``groups`` function raises."""
+        g_parent = self._groups.group_of[parent]
         fn = self._fn
         if fn is None:
-            groups.group_of.extend([g_parent] * len(children))
-        else:
-            groups.group_of.extend(
-                self._group(fn(c, item), g_parent) for c, item in zip(children, items, strict=True)
-            )
+            return [g_parent] * len(children)
+        return [self._group(fn(c, item), g_parent) for c, item in zip(children, items, strict=True)]
+
+    def assign(self, numbers: list[int]) -> None:
+        """Give the children just added to the graph their groups (from ``of``)."""
+        groups = self._groups
+        groups.group_of.extend(numbers)
         zero = groups.windows[0]  # the no-group window has room for every task
         zero.limit = zero.ceiling = len(groups.group_of) + 1
 
@@ -151,9 +158,9 @@ class ChildGroups:
         g = self._number.get(name)
         if g is None:
             groups = self._groups
+            budget = group_budget(self._config, name)  # may raise: before anything changes
             g = self._number[name] = len(groups.names)
             groups.names.append(name)
-            budget = group_budget(self._config, name)
             adaptive = self._config.adaptive_group_windows
             groups.windows.append(Window.adaptive(budget, 1) if adaptive else Window(budget))
         return g
