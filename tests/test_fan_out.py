@@ -600,9 +600,7 @@ async def test_a_sqlite_store_resumes_children_across_store_instances(tmp_path: 
     assert keys == {"p", '#["p","x"]', '#["p","y"]', '#["p","#7"]'}
 
 
-async def test_an_output_that_raises_while_split_or_a_failing_group_function_fails_the_parent() -> (
-    None
-):
+async def test_a_failure_while_splitting_the_output_fails_the_parent() -> None:
     def items() -> Any:
         yield 1
         raise LookupError("the listing broke")
