@@ -903,6 +903,9 @@ class DagRun:
                     failed_children=failed,
                 )  # fmt: skip
             self._skip(skipped, task_id, now)
+            if self._settings.stop_on_first_error and not self._stopping and not plan.cleaning:
+                self._stop()  # (a failed child has stopped the run already)
+                raise _StopRun
         if plan.done:
             self._finish()
         elif released and self._workers < self._window.limit:
