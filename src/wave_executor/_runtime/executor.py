@@ -7,6 +7,7 @@ from typing import Any
 
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.fan_out import ChildId
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
@@ -70,6 +71,7 @@ class DAGExecutor(ExecutorBase):
         trigger_rules: Mapping[Any, str] | None = None,
         backend: Backend | None = None,
         backends: BackendSpec | None = None,
+        fan_out: Mapping[Any, Callable[[ChildId, Any], Any]] | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -108,6 +110,14 @@ class DAGExecutor(ExecutorBase):
         task (a mapping task id -> backend, or a function ``(task_id, spec) ->
         backend or None`` for the default).
 
+        ``fan_out`` maps task ids to a function ``(child_id, item) ->
+        awaitable``: such a task's output (a mapping, or any iterable, keyed
+        ``0..n-1``) is split into items at run time, each run as a child task
+        ``ChildId(task, key)`` with the parent's group, retry policy, timeout,
+        circuit and backend. The parent ends when its children have: it
+        succeeds with ``{key: child output}`` if they all did, else fails
+        (``docs/fan-out.md``).
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
         an unknown task, for an unknown trigger rule and for a rule given to an
         unknown task, and ``WaveCircularDependencyError`` for a cycle, all
@@ -116,7 +126,7 @@ class DAGExecutor(ExecutorBase):
         options = DagOptions(
             inject_dep_outputs, specialist_semaphore, priority_costs, groups, retry_policies,
             timeouts, circuit_key, store, run_id, trigger_rules,
-            backend if backend is not None else self.backend, backends,
+            backend if backend is not None else self.backend, backends, fan_out,
         )  # fmt: skip
         return await run_dag(
             tasks,
