@@ -8,11 +8,13 @@ import os
 import pickle
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests import flow_bodies, typing_flow
 from wave_executor import (
+    ChildId,
     DAGExecutor,
     EventType,
     Flow,
@@ -23,7 +25,15 @@ from wave_executor import (
     WaveConfig,
 )
 from wave_executor.backends import InlineBackend, ProcessBackend, ThreadBackend
-from wave_executor.flow import Call, OutputUnavailableError, Task1, TaskAny, run_call, task
+from wave_executor.flow import (
+    Call,
+    MapCall,
+    OutputUnavailableError,
+    Task1,
+    TaskAny,
+    run_call,
+    task,
+)
 
 FAST = WaveConfig(retry_policy=RetryPolicy(max_retries=0))
 
@@ -97,7 +107,9 @@ def test_the_plan_is_the_dict_api() -> None:
     assert plan.priority_costs == {"fetch": 5.0}
     assert type(plan.backends["fetch"]) is InlineBackend
     assert type(plan.backends["cleanup"]) is InlineBackend
-    assert plan.tasks["cleanup"].inline_sync and not plan.tasks["plain"].inline_sync
+    cleanup_call, plain_call = plan.tasks["cleanup"], plan.tasks["plain"]
+    assert isinstance(cleanup_call, Call) and isinstance(plain_call, Call)
+    assert cleanup_call.inline_sync and not plain_call.inline_sync
     options = plan.execute_options()
     assert options["inject_dep_outputs"] is True
     assert set(options) == {
@@ -225,9 +237,11 @@ async def test_module_level_tasks_run_in_processes(processes: ProcessBackend) ->
         square = flow_bodies.square.with_options(backend=processes)
         squares = [square.with_options(name=f"square {x}")(x) for x in (2, 3)]
         total = flow_bodies.pid_and_sum.with_options(backend=processes)(flow.gather(squares))
+        mapped = square.map(flow_bodies.pid_and_sum.with_options(backend=processes)([1, 2]))
     run = await flow.run(config=FAST)
     pid, value = run[total]
     assert value == 13 and pid != os.getpid()
+    assert run[mapped][1] == 9  # (pid, 3) squared item by item: the pid, then 9
     assert pickle.loads(pickle.dumps(flow_bodies.square)) is flow_bodies.square
     copy = flow_bodies.square.with_options(retries=1)
     assert pickle.loads(pickle.dumps(copy)) is flow_bodies.square
@@ -424,6 +438,158 @@ async def test_the_executor_brings_its_events() -> None:
     one()
     await flow.run(executor)
     assert (EventType.TASK_COMPLETED, "one") in events
+
+
+# -- run-time fan-out: map and map_values --------------------------------------------
+
+
+async def test_map_makes_one_child_per_item_known_at_run_time() -> None:
+    flow = Flow()
+
+    @flow.task
+    async def list_pages(site: str) -> list[str]:
+        return [f"{site}/{n}" for n in ("a", "bb", "ccc")]
+
+    @flow.task
+    async def size(page: str) -> int:
+        await asyncio.sleep(0.001 * (3 - len(page)))  # finish out of order
+        return len(page)
+
+    @flow.task
+    def total(sizes: list[int]) -> int:
+        return sum(sizes)
+
+    sizes = size.map(list_pages("s"))
+    result = total(sizes)
+    run = await flow.run(config=FAST)
+    assert run[sizes] == [3, 4, 5]  # in the order of the items
+    assert run[result] == 12
+    children = [t for t in run.result.task_results if isinstance(t, ChildId)]
+    assert children == [ChildId("size", 0), ChildId("size", 1), ChildId("size", 2)]
+    assert run.result.task_results[ChildId("size", 1)].output == 4
+    plan = flow.plan()
+    assert set(plan.fan_out) == {"size"} and isinstance(plan.tasks["size"], MapCall)
+    assert plan.execute_options()["fan_out"] == plan.fan_out
+
+
+async def test_map_values_keeps_the_keys_and_extra_arguments_are_shared() -> None:
+    flow = Flow()
+
+    @flow.task
+    async def pages() -> dict[str, str]:
+        return {"home": "welcome home", "about": "about us here"}
+
+    @flow.task
+    async def prefix() -> str:
+        return "#"
+
+    @flow.task
+    def tag(text: str, mark: str) -> str:
+        return mark + text.split()[0]
+
+    tagged = tag.map_values(pages(), prefix())
+    listed = tag.map(["x y", "z"], "!")
+    run = await flow.run(config=FAST)
+    assert run[tagged] == {"home": "#welcome", "about": "#about"}
+    assert run[listed] == ["!x", "!z"]
+
+
+async def test_children_of_a_plain_function_run_on_threads() -> None:
+    flow = Flow()
+
+    @flow.task
+    def where(item: int) -> tuple[int, int]:
+        return item, threading.get_ident()
+
+    @flow.task(backend=InlineBackend())
+    def in_loop(item: int) -> int:
+        return threading.get_ident()
+
+    threads, loop = where.map([1, 2]), in_loop.map([1])
+    run = await flow.run(config=FAST)
+    assert [i for i, _ in run[threads]] == [1, 2]
+    assert all(t != threading.get_ident() for _, t in run[threads])
+    assert run[loop] == [threading.get_ident()]
+
+
+async def test_children_inherit_retries_and_group() -> None:
+    flow = Flow()
+    tries: dict[int, int] = {}
+    running, peak = 0, 0
+
+    @flow.task(retries=fast_retries(1), group="api")
+    async def flaky(i: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.002)
+        running -= 1
+        tries[i] = tries.get(i, 0) + 1
+        if tries[i] == 1 and i % 2:
+            raise ConnectionError("first try of an odd item")
+        return i
+
+    handle = flaky.map(list(range(6)))
+    config = WaveConfig(retry_policy=RetryPolicy(max_retries=0), specialist_budgets={"api": 2})
+    run = await flow.run(config=config)
+    assert run[handle] == list(range(6))
+    assert tries == {0: 1, 1: 2, 2: 1, 3: 2, 4: 1, 5: 2}
+    assert peak <= 2
+
+
+async def test_a_failed_child_fails_the_map_and_its_dependents() -> None:
+    flow = Flow()
+
+    @flow.task
+    async def parse(text: str) -> int:
+        return int(text)
+
+    @flow.task
+    async def total(values: list[int]) -> int:
+        return sum(values)
+
+    @flow.task(trigger_rule="all_done")
+    async def cleanup() -> str:
+        return "cleaned"
+
+    numbers = parse.map(["1", "x", "3"])
+    summed = total(numbers)
+    done = cleanup(after=[summed])
+    run = await flow.run(config=FAST)
+    assert not run.succeeded
+    assert run.result.task_results[ChildId("parse", 1)].status == TaskStatus.FAILED
+    with pytest.raises(OutputUnavailableError, match=r"1 of 3 fan-out children of 'parse'"):
+        run[numbers]
+    assert run.task_result(summed).status == TaskStatus.SKIPPED
+    assert run[done] == "cleaned"
+
+
+async def test_an_empty_map_gives_an_empty_list_and_a_wrong_kind_fails() -> None:
+    flow = Flow()
+
+    @flow.task
+    async def nothing() -> list[int]:
+        return []
+
+    @flow.task
+    async def a_dict() -> Any:
+        return {"a": 1}
+
+    @flow.task
+    async def a_list() -> Any:
+        return [1]
+
+    @flow.task
+    async def double(x: int) -> int:
+        return 2 * x
+
+    empty = double.map(nothing())
+    wrong = double.map(a_dict())
+    wrong_too = double.map_values(a_list())
+    run = await flow.run(config=FAST)
+    assert run[empty] == []
+    assert "double.map() needs a sequence" in (run.task_result(wrong).error or "")
+    assert "double.map_values() needs a mapping" in (run.task_result(wrong_too).error or "")
 
 
 # -- reading results ----------------------------------------------------------------

@@ -82,6 +82,12 @@ async def well_typed() -> FlowRun:
     assert_type(by_name, Handle[dict[str, int]])
     loose = keyword_only(count, sep="-")  # TaskAny: arguments not checked
     assert_type(loose, Handle[str])
+    fetched = fetch.map(urls())  # one child per url, known only when the run gets there
+    assert_type(fetched, Handle[list[Page]])
+    counts = word_count.map_values(flow.gather_dict({"x": page}))
+    assert_type(counts, Handle[dict[str, int]])
+    scaled_all = scale.map([1, 2], 2.0)
+    assert_type(scaled_all, Handle[list[float]])
 
     run = await flow.run()
     assert_type(run[page], Page)
@@ -92,6 +98,10 @@ async def well_typed() -> FlowRun:
     assert_type(run.get(text, None), str | None)
     assert run[text] == "n=0.5a" and run[pages][0].url == "b" and run[by_name]["two"] == 1
     assert run[loose] == "x"
+    assert_type(run[fetched], list[Page])
+    assert_type(run[counts], dict[str, int])
+    assert [p.url for p in run[fetched]] == ["a", "b"]
+    assert run[counts] == {"x": 1} and run[scaled_all] == [2.0, 4.0]
     return run
 
 
@@ -118,6 +128,11 @@ def wrong_edges() -> None:
     del page
     fetch(wrong.gather([fetch("a")]))  # type: ignore[arg-type]  # a list[Page] is not a str
     fetch(n, after=[n])  # type: ignore[arg-type]  # after= does not excuse the argument
+    fetch.map(n)  # type: ignore[arg-type]  # an int is not a sequence of str
+    fetch.map(wrong.gather([n]))  # type: ignore[list-item]  # a list[int] is not a list[str]
+    fetch.map_values(wrong.gather(["u"]))  # type: ignore[arg-type]  # a list is not a mapping
+    pages: Handle[dict[int, Page]] = fetch.map(["u"])  # type: ignore[assignment]  # a list
+    del pages
 
 
 def wrong_reads(run: FlowRun, count: Handle[int]) -> None:

@@ -7,7 +7,7 @@ the task classes are here for annotations.
 from wave_executor.flow._flow import Flow
 from wave_executor.flow._handle import Handle, OutputUnavailableError
 from wave_executor.flow._options import TaskOptions, TriggerRuleName
-from wave_executor.flow._plan import Call, FlowPlan, run_call
+from wave_executor.flow._plan import Call, FlowPlan, MapCall, MapChild, run_call
 from wave_executor.flow._run import FlowRun
 from wave_executor.flow._tasks import (
     Task0,
@@ -29,6 +29,8 @@ __all__ = [
     "FlowPlan",
     "FlowRun",
     "Handle",
+    "MapCall",
+    "MapChild",
     "OutputUnavailableError",
     "Task0",
     "Task1",

@@ -27,7 +27,7 @@ from wave_executor.backends.inline import InlineBackend
 from wave_executor.backends.protocol import Backend
 from wave_executor.backends.thread import ThreadBackend
 from wave_executor.flow._handle import Const, DictOf, Handle, ListOf, Ref, Source
-from wave_executor.flow._plan import Call, FlowPlan
+from wave_executor.flow._plan import Call, FlowPlan, MapCall, MapChild
 from wave_executor.flow._run import FlowRun
 from wave_executor.flow._tasks import After, TaskBase, TaskDecorator, enter_flow, exit_flow
 
@@ -42,7 +42,7 @@ _INLINE = InlineBackend()
 class _Node:
     """One recorded call: its task and where each argument comes from."""
 
-    __slots__ = ("after", "args", "kwargs", "task", "task_id")
+    __slots__ = ("after", "args", "kwargs", "map_as_dict", "task", "task_id")
 
     def __init__(
         self,
@@ -51,12 +51,15 @@ class _Node:
         args: tuple[Source, ...],
         kwargs: tuple[tuple[str, Source], ...],
         after: tuple[str, ...],
+        map_as_dict: bool | None,
     ) -> None:
         self.task_id = task_id
         self.task = task
         self.args = args
         self.kwargs = kwargs
         self.after = after
+        #: None for a call; for ``map``/``map_values``, whether the items are a mapping.
+        self.map_as_dict = map_as_dict
 
     def deps(self) -> list[str]:
         found: dict[Any, None] = {}
@@ -106,7 +109,12 @@ class Flow:
         return Handle(self, DictOf(keys, tuple(self._source_of(handles[k]) for k in keys)))
 
     def _add(
-        self, task: TaskBase[Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], after: After
+        self,
+        task: TaskBase[Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        after: After,
+        map_as_dict: bool | None = None,
     ) -> Handle[Any]:
         if task.flow is not None and task.flow is not self:
             raise ValueError(f"{task!r} belongs to flow {task.flow.name!r}, not {self.name!r}")
@@ -118,8 +126,8 @@ class Flow:
                 raise TypeError(f"after= takes handles, got {handle!r}")
             waits.extend(str(d) for d in self._source_of(handle).deps())
         task_id = self._new_id(task.name)
-        self._nodes[task_id] = _Node(task_id, task, sources, named, tuple(waits))
-        return Handle(self, Ref(task_id))
+        self._nodes[task_id] = _Node(task_id, task, sources, named, tuple(waits), map_as_dict)
+        return Handle(self, Ref(task_id, as_list=map_as_dict is False))
 
     def _argument(self, value: Any, task: TaskBase[Any]) -> Source:
         if isinstance(value, Handle):
@@ -176,8 +184,14 @@ class Flow:
                     if thread is None:
                         thread = ThreadBackend()
                     backend = thread
-            inline_sync = not task.is_async and type(backend) is InlineBackend
-            plan.tasks[task_id] = Call(task, node.args, node.kwargs, inline_sync)
+            in_loop = type(backend) is InlineBackend
+            inline_sync = not task.is_async and in_loop
+            if node.map_as_dict is None:
+                plan.tasks[task_id] = Call(task, node.args, node.kwargs, inline_sync)
+            else:
+                items, *rest = node.args
+                plan.tasks[task_id] = MapCall(task, items, tuple(rest), node.map_as_dict, in_loop)
+                plan.fan_out[task_id] = MapChild(task, inline_sync)
             plan.backends[task_id] = backend
             deps = node.deps()
             if deps:

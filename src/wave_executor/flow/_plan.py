@@ -4,13 +4,15 @@ Each task call becomes one task whose spec is a ``Call``: the task (which
 finds the function, also in a worker process) and a source per argument.
 The flow runs with ``inject_dep_outputs=True``, so the engine hands every
 call the outputs of its upstreams and ``run_call`` builds the arguments
-from them. Nothing here schedules: ``DAGExecutor.execute`` does, exactly as
-for a graph written by hand.
+from them. ``task.map(items)`` becomes a parent task (``MapCall``) listed in
+``fan_out=``, whose children the engine makes at run time, one per item.
+Nothing here schedules: ``DAGExecutor.execute`` does, exactly as for a
+graph written by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +24,7 @@ from wave_executor.flow._handle import Source
 if TYPE_CHECKING:
     from wave_executor.flow._tasks import TaskBase
 
-__all__ = ["Call", "FlowPlan", "run_call"]
+__all__ = ["Call", "FlowPlan", "MapCall", "MapChild", "run_call"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,53 @@ class Call:
     inline_sync: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class MapCall:
+    """The parent task of ``task.map(items, *rest)``: its output is one argument tuple per item.
+
+    The engine makes each item a child ``ChildId(parent, key)`` run by
+    ``MapChild``; the parent's output, as its dependents see it, becomes
+    ``{key: child output}``. ``as_dict``: the items must be a mapping
+    (``map_values``), else a sequence (``map``). ``in_loop``: the parent runs
+    in the event loop, so its value is handed over as an awaitable.
+    """
+
+    task: TaskBase[Any]
+    items: Source
+    rest: tuple[Source, ...]
+    as_dict: bool
+    in_loop: bool
+
+    def arguments(self, outputs: Mapping[Any, Any]) -> Any:
+        items = self.items.resolve(outputs)
+        rest = tuple(source.resolve(outputs) for source in self.rest)
+        if self.as_dict:
+            if not isinstance(items, Mapping):
+                raise TypeError(
+                    f"{self.task.name}.map_values() needs a mapping of items, "
+                    f"got {type(items).__name__}"
+                )
+            return {key: (item, *rest) for key, item in items.items()}
+        if isinstance(items, Mapping | str | bytes) or not isinstance(items, Sequence):
+            raise TypeError(
+                f"{self.task.name}.map() needs a sequence of items (map_values() takes a "
+                f"mapping), got {type(items).__name__}"
+            )
+        return [(item, *rest) for item in items]
+
+
+@dataclass(frozen=True, slots=True)
+class MapChild:
+    """``fan_out[parent]``: one child of a ``MapCall``, the task's function on one item."""
+
+    task: TaskBase[Any]
+    inline_sync: bool
+
+    def __call__(self, child_id: Any, arguments: tuple[Any, ...]) -> Any:
+        value = self.task.fn(*arguments)
+        return _ready(value) if self.inline_sync else value
+
+
 def run_call(task_id: Any, spec: Any) -> Any:
     """The task executor of every flow: calls the task's function with its arguments.
 
@@ -47,10 +96,13 @@ def run_call(task_id: Any, spec: Any) -> Any:
     returns the value. Module level, so that a process backend can pickle it.
     """
     if isinstance(spec, dict):  # the engine wrapped the Call with its upstreams' outputs
-        call: Call = spec["spec"]
+        call: Call | MapCall = spec["spec"]
         outputs: Mapping[Any, Any] = spec[DEP_OUTPUTS]
     else:
         call, outputs = spec, {}
+    if isinstance(call, MapCall):
+        arguments = call.arguments(outputs)
+        return _ready(arguments) if call.in_loop else arguments
     args = [source.resolve(outputs) for source in call.args]
     kwargs = {name: source.resolve(outputs) for name, source in call.kwargs}
     value = call.task.fn(*args, **kwargs)
@@ -73,7 +125,7 @@ class FlowPlan:
     of their own (None when there are none); whoever made the plan closes it.
     """
 
-    tasks: dict[str, Call]
+    tasks: dict[str, Call | MapCall]
     dependencies: dict[str, list[str]]
     task_executor: Callable[[Any, Any], Any] = run_call
     retry_policies: dict[str, RetryPolicy] = field(default_factory=dict)
@@ -82,6 +134,7 @@ class FlowPlan:
     trigger_rules: dict[str, str] = field(default_factory=dict)
     priority_costs: dict[str, float] = field(default_factory=dict)
     backends: dict[str, Backend] = field(default_factory=dict)
+    fan_out: dict[str, MapChild] = field(default_factory=dict)
     thread_backend: Backend | None = None
 
     def execute_options(self) -> dict[str, Any]:
@@ -89,6 +142,7 @@ class FlowPlan:
         options: dict[str, Any] = {"inject_dep_outputs": True}
         for name in (
             "retry_policies", "timeouts", "groups", "trigger_rules", "priority_costs", "backends",
+            "fan_out",
         ):  # fmt: skip
             value = getattr(self, name)
             if value:

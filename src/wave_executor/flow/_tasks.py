@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast, overload
@@ -162,6 +162,10 @@ class TaskBase(Generic[R]):
         flow = self._flow if self._flow is not None else current_flow(self.name)
         return flow._add(self, args, kwargs, after)
 
+    def _map(self, items: Any, rest: tuple[Any, ...], as_dict: bool, after: After) -> Handle[Any]:
+        flow = self._flow if self._flow is not None else current_flow(self.name)
+        return flow._add(self, (items, *rest), {}, after, map_as_dict=as_dict)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # By reference to what the module holds: the decorated task, even for
         # a with_options() copy (its options matter only to the scheduler).
@@ -186,12 +190,45 @@ class Task1(TaskBase[R], Generic[A, R]):
     def __call__(self, a: A | Handle[A], /, *, after: After = ()) -> Handle[R]:
         return self._call((a,), {}, after)
 
+    def map(
+        self, items: Sequence[A] | Handle[Sequence[A]], /, *, after: After = ()
+    ) -> Handle[list[R]]:
+        """One call per item of ``items``, made when the run knows them; the outputs in order.
+
+        Each item runs as a child task ``ChildId(task_id, index)`` with this
+        task's options; the whole fails if any child fails.
+        """
+        return self._map(items, (), False, after)
+
+    def map_values(
+        self, items: Mapping[K, A] | Handle[Mapping[K, A]], /, *, after: After = ()
+    ) -> Handle[dict[K, R]]:
+        """One call per value of ``items``; the outputs under the same keys."""
+        return self._map(items, (), True, after)
+
 
 class Task2(TaskBase[R], Generic[A, B, R]):
     """A task of a function of two parameters."""
 
     def __call__(self, a: A | Handle[A], b: B | Handle[B], /, *, after: After = ()) -> Handle[R]:
         return self._call((a, b), {}, after)
+
+    def map(
+        self, items: Sequence[A] | Handle[Sequence[A]], b: B | Handle[B], /, *, after: After = ()
+    ) -> Handle[list[R]]:
+        """One call ``fn(item, b)`` per item of ``items``, one ``b`` for all (``Task1.map``)."""
+        return self._map(items, (b,), False, after)
+
+    def map_values(
+        self,
+        items: Mapping[K, A] | Handle[Mapping[K, A]],
+        b: B | Handle[B],
+        /,
+        *,
+        after: After = (),
+    ) -> Handle[dict[K, R]]:
+        """One call ``fn(value, b)`` per value of ``items``; the outputs under the same keys."""
+        return self._map(items, (b,), True, after)
 
 
 class Task3(TaskBase[R], Generic[A, B, C, R]):
@@ -201,6 +238,30 @@ class Task3(TaskBase[R], Generic[A, B, C, R]):
         self, a: A | Handle[A], b: B | Handle[B], c: C | Handle[C], /, *, after: After = ()
     ) -> Handle[R]:
         return self._call((a, b, c), {}, after)
+
+    def map(
+        self,
+        items: Sequence[A] | Handle[Sequence[A]],
+        b: B | Handle[B],
+        c: C | Handle[C],
+        /,
+        *,
+        after: After = (),
+    ) -> Handle[list[R]]:
+        """One call ``fn(item, b, c)`` per item of ``items`` (see ``Task1.map``)."""
+        return self._map(items, (b, c), False, after)
+
+    def map_values(
+        self,
+        items: Mapping[K, A] | Handle[Mapping[K, A]],
+        b: B | Handle[B],
+        c: C | Handle[C],
+        /,
+        *,
+        after: After = (),
+    ) -> Handle[dict[K, R]]:
+        """One call ``fn(value, b, c)`` per value of ``items``; the outputs under the same keys."""
+        return self._map(items, (b, c), True, after)
 
 
 class Task4(TaskBase[R], Generic[A, B, C, D, R]):
