@@ -38,13 +38,12 @@ PIPEFUNC_PYTHON = HERE / ".venv-pipefunc" / "bin" / "python"
 
 
 def _pipefunc_worker(n: int, reps: int) -> None:
-    from pipefunc import Pipeline, pipefunc  # only in .venv-pipefunc
+    from pipefunc import Pipeline, pipefunc  # type: ignore[import-not-found]  # its own venv
 
-    @pipefunc(output_name="y", mapspec="x[i] -> y[i]")
     def f(x: int) -> None:
         return None
 
-    pipeline = Pipeline([f])
+    pipeline = Pipeline([pipefunc(output_name="y", mapspec="x[i] -> y[i]")(f)])
     inputs = {"x": list(range(n))}
     pipeline.map(inputs, run_folder=None, parallel=False, storage="dict")  # warm-up
     times = []

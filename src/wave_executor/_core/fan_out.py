@@ -40,7 +40,7 @@ class ChildId:
         _set(self, "_hash", hash((ChildId, parent, key)))
 
     def __hash__(self) -> int:
-        return self._hash
+        return self._hash  # type: ignore[attr-defined,no-any-return]
 
     def __str__(self) -> str:
         return f"{self.parent}[{self.key!r}]"

@@ -63,6 +63,7 @@ __all__ = ["DagRun"]
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
 _RUNNING = code_of(TaskStatus.RUNNING)
 _SUCCESS = code_of(TaskStatus.SUCCESS)
+_FAILED = code_of(TaskStatus.FAILED)
 
 
 class _StopRun(Exception):
@@ -923,7 +924,8 @@ class DagRun:
                 d
                 for d in deps
                 if codes[index[d]] == _SUCCESS
-                or (fan is not None and index[d] in fan.expansions)  # succeeded children's
+                # a failed fan-out parent gives its succeeded children's outputs
+                or (fan is not None and codes[index[d]] == _FAILED and index[d] in fan.expansions)
             ]
         outputs = {d: table.output_of(index[d]) for d in deps}
         return with_outputs(spec, DEP_OUTPUTS, outputs)
