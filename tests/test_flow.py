@@ -564,6 +564,31 @@ async def test_a_failed_child_fails_the_map_and_its_dependents() -> None:
     assert run[done] == "cleaned"
 
 
+async def test_an_all_done_reducer_gets_the_children_that_succeeded() -> None:
+    flow = Flow()
+
+    @flow.task
+    async def parse(text: str) -> int:
+        return int(text)
+
+    @flow.task(trigger_rule="all_done")
+    async def partial_total(values: list[int]) -> int:
+        return sum(values)
+
+    @flow.task(trigger_rule="all_done")
+    async def by_key(values: dict[str, int]) -> list[str]:
+        return sorted(values)
+
+    numbers = parse.map(["1", "x", "3", "y", "5"])
+    total = partial_total(numbers)
+    keys = by_key(parse.map_values({"a": "1", "b": "?"}))
+    run = await flow.run(config=FAST)
+    assert run[total] == 9  # 1 + 3 + 5: a shorter list, still a list[int]
+    assert run[keys] == ["a"]
+    with pytest.raises(OutputUnavailableError, match="2 of 5 fan-out children"):
+        run[numbers]  # the map itself failed
+
+
 async def test_an_empty_map_gives_an_empty_list_and_a_wrong_kind_fails() -> None:
     flow = Flow()
 
