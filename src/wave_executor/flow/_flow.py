@@ -76,7 +76,9 @@ class Flow:
     trigger_rule=..., cost=..., backend=...)``) turns a function into a task
     of this flow; calling the task records a call and returns a
     ``Handle`` of its output, which other calls take in place of a value.
-    ``await flow.run()`` runs every recorded call once.
+    ``await flow.run()`` runs every recorded call once. Inside ``with flow:``,
+    calls of tasks made with ``wave_executor.flow.task`` (tasks of no flow in
+    particular) are recorded here too.
 
     ``thread_backend`` runs the plain (``def``) functions that name no
     backend of their own; by default each run makes a ``ThreadBackend`` and
