@@ -126,3 +126,18 @@ def test_child_id_is_public() -> None:
     assert str(child) == repr(child) == "fetch[2]"
     a_tuple: object = ("fetch", 2)
     assert child == ChildId("fetch", 2) and child != a_tuple
+
+
+def test_flow_is_public() -> None:
+    from wave_executor import Flow, FlowRun, Handle
+    from wave_executor.flow import task
+
+    assert {"Flow", "FlowRun", "Handle"} <= set(wave_executor.__all__)
+    flow = Flow("public")
+
+    @flow.task
+    async def one() -> int:
+        return 1
+
+    assert isinstance(one(), Handle) and callable(task)
+    assert FlowRun.__name__ == "FlowRun"
