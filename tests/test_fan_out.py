@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from wave_executor import ChildId, DAGExecutor, RetryPolicy, WaveConfig
 from wave_executor._core.fan_out import child_items
 from wave_executor._core.resume import task_key
 from wave_executor.backends import ThreadBackend
-from wave_executor.store import MemoryStore
+from wave_executor.store import MemoryStore, SQLiteStore
 from wave_executor.testing import run_virtual
 
 from .helpers import Recorder, leftover_tasks
@@ -537,3 +538,86 @@ def test_after_stop_on_first_error_cleanup_tasks_still_run() -> None:
     assert elapsed < 1
     assert result.statuses()["p"] == "cancelled"
     assert result.task_results["cleanup"].output == ("cleanup", [])  # p gave no output
+
+
+# -- the pure core --------------------------------------------------------------------
+
+
+def test_a_plan_grows_by_children_that_release_nothing() -> None:
+    from wave_executor._core.graph import build_graph
+    from wave_executor._core.plan import Plan
+    from wave_executor._core.status import TaskStatus
+
+    graph = build_graph(["p", "q"], {"q": ["p"]})
+    plan = Plan(graph)
+    assert plan.take() == 0
+    first = graph.grow([ChildId("p", 0), ChildId("p", 1), ChildId("p", 2)], graph.priority[0])
+    assert first == 2 and graph.index[ChildId("p", 2)] == 4 and len(graph) == 5
+    assert plan.expand(0, 3, completed=[1]) == 2
+    assert plan.status(3) is TaskStatus.SUCCESS  # restored
+    assert plan.unfinished == 1 + 1 + 2  # p (running), q, two children
+    assert {plan.take(), plan.take()} == {2, 4} and plan.take() is None
+    assert plan.succeed(2) == 0 and plan.fail(4, TaskStatus.FAILED) == []
+    assert plan.status(0) is TaskStatus.RUNNING  # the runtime ends the parent
+    assert plan.succeed(0) == 1 and plan.take() == 1
+    with pytest.raises(ValueError, match="unique"):
+        graph.grow([ChildId("p", 0)], 0)
+
+
+def test_a_plan_refuses_to_expand_a_task_that_is_not_running() -> None:
+    from wave_executor._core.graph import build_graph
+    from wave_executor._core.plan import Plan
+    from wave_executor.errors import IllegalTransitionError
+
+    graph = build_graph(["p", "q"], {"q": ["p"]})
+    plan = Plan(graph)
+    with pytest.raises(IllegalTransitionError):
+        plan.expand(1, 2)  # "q" is pending
+
+
+async def test_a_sqlite_store_resumes_children_across_store_instances(tmp_path: Path) -> None:
+    calls: list[Any] = []
+    broken = {"b"}
+
+    async def child(c: ChildId, item: str) -> str:
+        calls.append(c.key)
+        if item in broken:
+            raise RuntimeError("flaky")
+        return item.upper()
+
+    body = make_body({"p": {"x": "a", "y": "b", 7: "c"}})
+    db = tmp_path / "runs.db"
+    for _ in range(2):
+        async with SQLiteStore(db) as store:
+            result = await DAGExecutor(FAST).execute(
+                {"p": {}}, {}, body, fan_out={"p": child}, store=store, run_id="r"
+            )
+        broken.clear()
+    assert calls == ["x", "y", 7, "y"]
+    assert result.task_results["p"].output == {"x": "A", "y": "B", 7: "C"}
+    async with SQLiteStore(db) as store:
+        keys = {t.task_key for t in await store.run_tasks("r")}
+    assert keys == {"p", '#["p","x"]', '#["p","y"]', '#["p","#7"]'}
+
+
+async def test_a_failure_while_splitting_the_output_fails_the_parent() -> None:
+    def items() -> Any:
+        yield 1
+        raise LookupError("the listing broke")
+
+    def group_of(task_id: Any, spec: Any) -> str | None:
+        if isinstance(task_id, ChildId):
+            raise KeyError("no group for children")
+        return None
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        return items() if task_id == "gen" else [1, 2]
+
+    result = await DAGExecutor(FAST).execute(
+        {"gen": {}, "grouped": {}, "other": {}}, {}, body,
+        fan_out={"gen": square, "grouped": square}, groups=group_of,
+    )  # fmt: skip
+    assert "the listing broke" in (result.task_results["gen"].error or "")
+    assert "no group for children" in (result.task_results["grouped"].error or "")
+    assert result.task_results["other"].status == "success"
+    assert result.total_tasks == 3  # no child was made

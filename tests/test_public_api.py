@@ -124,8 +124,7 @@ def test_child_id_is_public() -> None:
     assert "ChildId" in wave_executor.__all__
     child = ChildId("fetch", 2)
     assert str(child) == repr(child) == "fetch[2]"
-    a_tuple: object = ("fetch", 2)
-    assert child == ChildId("fetch", 2) and child != a_tuple
+    assert child == ChildId("fetch", 2) and child != ChildId("fetch", 3)
 
 
 def test_flow_is_public() -> None:

@@ -796,15 +796,16 @@ class DagRun:
 
         The parent stays running until its last child has ended.
         """
-        recorder = self._recorder
-        try:
-            pairs = child_items(task_id, output)
+        recorder, child_groups = self._recorder, self._child_groups
+        try:  # everything that may raise, before anything changes
+            pairs = child_items(task_id, output)  # iterates the output: may raise anything
             keys = [k for k, _ in pairs]
             items = [item for _, item in pairs]
             children = [ChildId(task_id, k) for k in keys]
             store_keys = None if recorder is None else recorder.keys_for(children)
+            groups = None if child_groups is None else child_groups.of(i, children, items)
             first_child = self._graph.grow(children, self._graph.priority[i])
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:
             if retries:
                 self._retrying[i] = _Retrying(first)  # keep the history for the report
             self._record_failure(i, task_id, start, exc, None, retryable=False)
@@ -816,9 +817,10 @@ class DagRun:
             assert store_keys is not None
             recorder.attempt(i, retries + 1, "success", None, start, end)
             restored = recorder.add_children(store_keys, items)
-        if self._groups is not None and self._child_groups is not None:
-            self._child_groups.assign(i, children, items)
-            self._grouped_ready().add_groups(len(self._groups.names))
+        if groups is not None:
+            assert child_groups is not None
+            child_groups.assign(groups)
+            self._grouped_ready().add_groups(child_groups.count)
         settings = self._settings
         for overrides in (settings.retry_overrides, settings.timeout_overrides):
             if i in overrides:
@@ -901,6 +903,9 @@ class DagRun:
                     failed_children=failed,
                 )  # fmt: skip
             self._skip(skipped, task_id, now)
+            if self._settings.stop_on_first_error and not self._stopping and not plan.cleaning:
+                self._stop()  # (a failed child has stopped the run already)
+                raise _StopRun
         if plan.done:
             self._finish()
         elif released and self._workers < self._window.limit:

@@ -24,7 +24,7 @@ from wave_executor._core.window import Window
 from wave_executor._runtime.attempt import BackendSpec, TaskBody, _remote_aware
 from wave_executor._runtime.settings import Groups, GroupSpec, group_budget
 from wave_executor.backends.inline import InlineBackend
-from wave_executor.backends.protocol import Backend
+from wave_executor.backends.protocol import Backend, RemoteOutput
 
 __all__ = ["ChildFunction", "ChildGroups", "check_fan_out", "with_children"]
 
@@ -85,8 +85,16 @@ def with_children(
             backend = chosen.get(child.parent, default)
         return None if type(backend) is InlineBackend else backend
 
+    # A parent whose backend keeps outputs where they were made (Dask) must hand its
+    # output over: the run splits it into items here.
+    remote_parents = {
+        p for p in functions if getattr(chosen.get(p, default), "keeps_outputs", False)
+    }
+
     def dispatch(task_id: Any, spec: Any) -> Awaitable[Any]:
         if type(task_id) is not ChildId:
+            if remote_parents and task_id in remote_parents:
+                return _fetched(body(task_id, spec))
             return body(task_id, spec)
         fn = functions[task_id.parent]
         if plain:
@@ -107,6 +115,13 @@ def with_children(
 _UNSET: Any = object()
 
 
+async def _fetched(pending: Awaitable[Any]) -> Any:
+    output = await pending
+    if isinstance(output, RemoteOutput):
+        output = await output.fetch()
+    return output
+
+
 class ChildGroups:
     """Each child's group: ``groups(child_id, item)`` when ``groups=`` is a function
     and it names one, else the parent's. A name first seen here gets its window."""
@@ -117,16 +132,23 @@ class ChildGroups:
         self._config = config
         self._number = {name: g for g, name in enumerate(groups.names) if g}
 
-    def assign(self, parent: int, children: list[ChildId], items: list[Any]) -> None:
-        groups = self._groups
-        g_parent = groups.group_of[parent]
+    @property
+    def count(self) -> int:
+        """How many groups there are now (names first seen at run time included)."""
+        return len(self._groups.names)
+
+    def of(self, parent: int, children: list[ChildId], items: list[Any]) -> list[int]:
+        """The group of each child; raises what the ``groups`` function raises."""
+        g_parent = self._groups.group_of[parent]
         fn = self._fn
         if fn is None:
-            groups.group_of.extend([g_parent] * len(children))
-        else:
-            groups.group_of.extend(
-                self._group(fn(c, item), g_parent) for c, item in zip(children, items, strict=True)
-            )
+            return [g_parent] * len(children)
+        return [self._group(fn(c, item), g_parent) for c, item in zip(children, items, strict=True)]
+
+    def assign(self, numbers: list[int]) -> None:
+        """Give the children just added to the graph their groups (from ``of``)."""
+        groups = self._groups
+        groups.group_of.extend(numbers)
         zero = groups.windows[0]  # the no-group window has room for every task
         zero.limit = zero.ceiling = len(groups.group_of) + 1
 
@@ -136,9 +158,9 @@ class ChildGroups:
         g = self._number.get(name)
         if g is None:
             groups = self._groups
+            budget = group_budget(self._config, name)  # may raise: before anything changes
             g = self._number[name] = len(groups.names)
             groups.names.append(name)
-            budget = group_budget(self._config, name)
             adaptive = self._config.adaptive_group_windows
             groups.windows.append(Window.adaptive(budget, 1) if adaptive else Window(budget))
         return g
