@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import pickle
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -264,6 +265,32 @@ async def test_tasks_of_no_flow_serve_every_flow() -> None:
     assert (first[seven], second[ten]) == (7, 10)
     with inner, pytest.raises(ValueError, match="belongs to flow 'outer'"):
         add(three, 1)
+
+
+def test_a_task_defined_in_a_function_says_why_it_cannot_pickle() -> None:
+    flow = Flow()
+
+    @flow.task
+    def local(x: int) -> int:
+        return x
+
+    with pytest.raises(pickle.PicklingError, match="not defined at module level"):
+        pickle.dumps(local)
+
+
+async def test_a_partial_is_a_task_too() -> None:
+    flow = Flow()
+
+    async def scale(factor: int, x: int) -> int:
+        return factor * x
+
+    # mypy sees a partial as taking *args and types its task as Task6 of Any:
+    # a def (or a lambda) gives the task its real arity.
+    triple = cast(Task1[int, int], flow.task(functools.partial(scale, 3)))
+    handle = triple(5)
+    assert triple.name == "partial"
+    run = await flow.run(config=FAST)
+    assert run[handle] == 15
 
 
 # -- options at work --------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import pickle
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import replace
@@ -124,7 +125,7 @@ class TaskBase(Generic[R]):
     @property
     def name(self) -> str:
         """The base of the ids of this task's calls (the function's name unless renamed)."""
-        return self._options.name or self._fn.__name__
+        return self._options.name or str(getattr(self._fn, "__name__", type(self._fn).__name__))
 
     @property
     def options(self) -> TaskOptions:
@@ -169,7 +170,13 @@ class TaskBase(Generic[R]):
     def __reduce__(self) -> tuple[Any, ...]:
         # By reference to what the module holds: the decorated task, even for
         # a with_options() copy (its options matter only to the scheduler).
-        return (_task_named, (self._origin.__module__, self._origin._qualname))
+        origin = self._origin
+        if "<locals>" in origin._qualname or not origin._qualname:
+            raise pickle.PicklingError(
+                f"task {self.name!r} is not defined at module level, so another process "
+                "cannot import it: define it at module level to run it on a process backend"
+            )
+        return (_task_named, (origin.__module__, origin._qualname))
 
     def __repr__(self) -> str:
         kind = "async " if self.is_async else ""
