@@ -139,6 +139,7 @@ class _Execution:
         self._span = observer.tracer.start_span(name, context, attributes=attributes)
         self._context: Context = trace.set_span_in_context(self._span)
         self._metric_attributes: dict[str, AttributeValue] = {EXECUTION_KIND: kind}
+        self._by_status: dict[str, dict[str, AttributeValue]] = {}  # made once per status
 
     # -- attempts ------------------------------------------------------------
 
@@ -161,8 +162,7 @@ class _Execution:
         metrics = self._observer.metrics
         if metrics is None:
             return
-        attributes = {**self._metric_attributes, STATUS: status}
-        metrics.attempt_duration.record(seconds, attributes)
+        metrics.attempt_duration.record(seconds, self._status_attributes(status))
         if retry_delay is not None:
             metrics.retries.add(1, self._metric_attributes)
 
@@ -174,7 +174,13 @@ class _Execution:
             self._span.add_event(f"task {status}", attributes)
         metrics = self._observer.metrics
         if metrics is not None and self._node_types is None:
-            metrics.tasks.add(1, {**self._metric_attributes, STATUS: status})
+            metrics.tasks.add(1, self._status_attributes(status))
+
+    def _status_attributes(self, status: str) -> dict[str, AttributeValue]:
+        attributes = self._by_status.get(status)
+        if attributes is None:
+            attributes = self._by_status[status] = {**self._metric_attributes, STATUS: status}
+        return attributes
 
     # -- gauges --------------------------------------------------------------
 
