@@ -14,8 +14,11 @@ SDK):
 
 * ``otel-api``: the instrumentor on OpenTelemetry's default (no-op) providers, as with
   ``opentelemetry-instrument`` and no SDK configured;
-* ``otel-sdk``: SDK providers that record every span and metric and export spans to an
-  ``InMemorySpanExporter`` (a ``SimpleSpanProcessor``, so no batching thread).
+* ``otel-sdk``: SDK providers that record every span and metric, the spans going through a
+  ``BatchSpanProcessor`` (as in production) to an exporter that drops them;
+* ``otel-memory``: the same, but the spans kept by an ``InMemorySpanExporter`` (a
+  ``SimpleSpanProcessor``), as in tests: every span stays alive, and the garbage collector
+  has them all to walk.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+MODES = ("otel-api", "otel-sdk", "otel-memory")
 
 # Run in the child: instrument, then hand over to overhead.py's main().
 _CHILD = """
@@ -39,14 +43,23 @@ mode = {mode!r}
 if mode != "off":
     from wave_executor.otel import WaveExecutorInstrumentor
     kwargs = {{}}
-    if mode == "otel-sdk":
+    if mode != "otel-api":
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace import export
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        class Drop(export.SpanExporter):
+            def export(self, spans):
+                return export.SpanExportResult.SUCCESS
+
         tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        if mode == "otel-memory":
+            processor = export.SimpleSpanProcessor(InMemorySpanExporter())
+        else:
+            processor = export.BatchSpanProcessor(Drop())
+        tracer_provider.add_span_processor(processor)
         kwargs = dict(
             tracer_provider=tracer_provider,
             meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]),
@@ -86,7 +99,7 @@ def main() -> int:
     variants = [(name, path, "off") for name, path in trees]
     if args.instrumented:
         name, path = trees[-1]
-        variants += [(f"{name}+{mode}", path, mode) for mode in ("otel-api", "otel-sdk")]
+        variants += [(f"{name}+{mode}", path, mode) for mode in MODES]
     argv = ["--impl", "ours", "--metric", "time", "--n", str(args.n), "--cap", str(args.cap)]
     argv += ["--shape", args.shape]
     samples: dict[str, list[float]] = {name: [] for name, _, _ in variants}
