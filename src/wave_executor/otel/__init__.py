@@ -34,9 +34,9 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 
 from wave_executor._runtime import observe
 from wave_executor._version import __version__
-from wave_executor.otel._observer import ATTEMPT_BUCKETS, OTelObserver
+from wave_executor.otel._observer import OTelObserver
 
-__all__ = ["ATTEMPT_BUCKETS", "WaveExecutorInstrumentor"]
+__all__ = ["WaveExecutorInstrumentor"]
 
 _SCOPE = "wave_executor"
 
