@@ -464,6 +464,28 @@ async def test_uninstrument_stops_spans_and_metrics() -> None:
     telemetry.meter_provider.shutdown()
 
 
+async def test_instrumenting_again_with_the_same_providers_reports_again() -> None:
+    telemetry = Telemetry()
+    instrumentor = WaveExecutorInstrumentor()
+    ready: list[list[tuple[dict[str, Any], Any]]] = []
+
+    async def body(task_id: str, spec: Any) -> None:
+        ready.append(telemetry.points("wave_executor.ready_tasks"))
+
+    for task_id in ("first", "second"):
+        instrumentor.instrument(
+            tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+        )
+        try:
+            await DAGExecutor().execute({task_id: 1}, {}, body)
+        finally:
+            instrumentor.uninstrument()
+    assert [len(points) for points in ready] == [1, 1]  # the gauge of each run, while it ran
+    assert len(telemetry.spans("wave_executor.attempt")) == 2
+    assert telemetry.total("wave_executor.tasks") == 2
+    telemetry.meter_provider.shutdown()
+
+
 def test_the_instrumentor_is_registered_for_opentelemetry_instrument() -> None:
     from importlib.metadata import entry_points
 

@@ -62,5 +62,5 @@ class WaveExecutorInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         observer = observe.current
         if isinstance(observer, OTelObserver):
-            observer.closed = True
+            observer.close()
         observe.install(None)

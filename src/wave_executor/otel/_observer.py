@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -74,14 +75,29 @@ class _Instruments:
         self.restarts = meter.create_counter(
             "wave_executor.reconciler.restarts", "{restart}", "Reconciler task runs started again"
         )
+        # A meter gives back the gauges it already has (a second instrument() on the same
+        # provider): their callbacks find the meter's observer of the moment.
+        key = id(meter)
+        _GAUGED[key] = observer
         meter.create_observable_gauge(
-            "wave_executor.window.limit", [observer.observe_windows], "{task}",
+            "wave_executor.window.limit", [partial(_observe, key, windows=True)], "{task}",
             "Current limit of each concurrency window of running executions",
         )  # fmt: skip
         meter.create_observable_gauge(
-            "wave_executor.ready_tasks", [observer.observe_ready], "{task}",
+            "wave_executor.ready_tasks", [partial(_observe, key, windows=False)], "{task}",
             "Tasks ready to start, waiting for a slot, in running executions",
         )  # fmt: skip
+
+
+#: id(meter) -> the observer whose running executions that meter's gauges report.
+_GAUGED: dict[int, OTelObserver] = {}
+
+
+def _observe(key: int, options: CallbackOptions, *, windows: bool) -> Iterable[Observation]:
+    observer = _GAUGED.get(key)
+    if observer is None:
+        return []
+    return observer.observe_windows(options) if windows else observer.observe_ready(options)
 
 
 class _Attempt:
@@ -243,7 +259,12 @@ class OTelObserver:
             ],
         ] = {}
         self.metrics = None if meter is None else _Instruments(meter, self)
-        self.closed = False
+        self._meter_key = None if meter is None else id(meter)
+
+    def close(self) -> None:
+        """Uninstrumented: the gauges report nothing more (runs still going end their spans)."""
+        if self._meter_key is not None and _GAUGED.get(self._meter_key) is self:
+            del _GAUGED[self._meter_key]
 
     # -- the Observer protocol -------------------------------------------------
 
@@ -298,14 +319,10 @@ class OTelObserver:
         return untrack
 
     def observe_ready(self, options: CallbackOptions) -> Iterable[Observation]:
-        if self.closed:
-            return []
         # list() copies at once: the loop's thread may add or remove runs meanwhile.
         return [Observation(ready(), attrs) for ready, attrs, _ in list(self._tracked.values())]
 
     def observe_windows(self, options: CallbackOptions) -> Iterable[Observation]:
-        if self.closed:
-            return []
         return [
             Observation(limit(), attrs)
             for _, _, windows in list(self._tracked.values())
