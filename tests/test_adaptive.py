@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -308,3 +309,31 @@ async def test_specialist_semaphore_learns_from_the_run() -> None:
     await DAGExecutor(cfg).execute(dict.fromkeys(range(10)), {}, body, specialist_semaphore=sem)
     stats = sem.statistics()
     assert stats.overloads == 1 and stats.successes == 9 and sem.limit < 8
+
+
+async def test_concurrency_changed_is_sent_only_when_the_limit_changes() -> None:
+    """Forty attempts admitted together all hit an overload; the window shrinks once
+    (the others were admitted before that decrease), so one event, not forty."""
+    gate = asyncio.Event()
+
+    async def overloaded(task_id: Any, spec: Any) -> None:
+        await gate.wait()
+        raise OverloadedError("busy")
+
+    async def release() -> None:
+        await asyncio.sleep(0.05)
+        gate.set()
+
+    rec = Recorder()
+    executor = DAGExecutor(
+        WaveConfig(max_parallel_per_wave=40, retry_policy=RetryPolicy(max_retries=0))
+    )
+    executor.on_event(rec)
+    opener = asyncio.create_task(release())
+    result = await executor.execute({i: {} for i in range(40)}, None, overloaded)
+    await opener
+    assert result.total_failed == 40
+    changes = rec.of("CONCURRENCY_CHANGED")
+    limits = [40] + [e["limit"] for e in changes]
+    assert 1 <= len(changes) < 40
+    assert all(a != b for a, b in itertools.pairwise(limits))

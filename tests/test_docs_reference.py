@@ -26,6 +26,7 @@ PUBLIC_MODULES = [
     "wave_executor.exceptions",
     "wave_executor.levels",
     "wave_executor.meta",
+    "wave_executor.progress",
     "wave_executor.reconciler",
     "wave_executor.store",
     "wave_executor.testing",

@@ -273,3 +273,36 @@ async def test_a_durable_metadag_resumes_inside_its_nodes(tmp_path: Path) -> Non
         assert "nightly/etl" in runs
     with pytest.raises(ValueError, match="run_id"):
         await meta().execute(store=MemoryStore())
+
+
+async def test_restored_tasks_in_results_and_events_are_as_documented() -> None:
+    """docs/concepts/durability.md, "Restored tasks in results and events"."""
+    store = MemoryStore()
+    tasks, deps = chain_graph()
+
+    async def body(task_id: str, spec: dict[str, Any]) -> str:
+        if task_id == "c" and not spec.get("fixed"):
+            raise RuntimeError("not yet")
+        return task_id
+
+    await DAGExecutor(FAST).execute(tasks, deps, body, store=store, run_id="r")
+    events: list[tuple[str, dict[str, Any]]] = []
+    executor = DAGExecutor(FAST)
+    executor.on_event(lambda kind, event: events.append((kind, event)))
+    again = await executor.execute(
+        {**tasks, "c": {"n": 2, "fixed": True}}, deps, body, store=store, run_id="r"
+    )
+    assert sorted(again.restored) == ["a", "b", "e"] and again.to_dict()["restored"] == 3
+    for t in again.restored:
+        r = again.task_results[t]
+        assert (r.status, r.output, r.retry_count, r.duration_ms) == ("success", t, 0, 0.0)
+        assert r.started_at == r.completed_at
+        assert abs((r.started_at - again.started_at).total_seconds()) < 1e-3
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "EXECUTION_STARTED" and kinds[1:4] == ["TASK_COMPLETED"] * 3
+    assert kinds[4] == "TASK_STARTED"
+    restored = [e for _, e in events[1:4]]
+    assert {e["task_id"] for e in restored} == {"a", "b", "e"}
+    assert all(e["restored"] is True and e["duration_ms"] == 0.0 for e in restored)
+    assert all("restored" not in e for _, e in events[4:])
+    assert {e["task_id"] for k, e in events if k == "TASK_STARTED"} == {"c", "d"}

@@ -50,7 +50,7 @@ def test_all_is_exactly_the_public_names() -> None:
     public = {n for n in dir(wave_executor) if not n.startswith("_")}
     modules = {
         "backends", "cli", "config", "dag", "errors", "events", "exceptions", "levels", "meta",
-        "otel", "reconciler", "report", "store", "testing",
+        "otel", "progress", "reconciler", "report", "store", "testing",
     }  # fmt: skip
     assert set(wave_executor.__all__) == (public - modules) | {"__version__"}
     assert len(wave_executor.__all__) == len(set(wave_executor.__all__))

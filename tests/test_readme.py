@@ -12,7 +12,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
 def test_the_readme_has_examples() -> None:
-    assert len(BLOCKS) >= 5
+    assert len(BLOCKS) >= 2
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -39,3 +39,8 @@ def test_the_demo_runs() -> None:
     assert "5/5 tasks succeeded" in out
     assert "critical path: A -> C" in out
     assert "start E" in out
+
+
+def test_the_readme_is_a_pitch_not_a_manual() -> None:
+    """The reference material lives in docs/; the README stays one screen or so."""
+    assert len(README.read_text().splitlines()) <= 200

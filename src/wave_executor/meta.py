@@ -36,6 +36,7 @@ from wave_executor._runtime.node_runners import (
     default_runners,
     inject_upstream,
 )
+from wave_executor.progress import Progress
 
 __all__ = [
     "MetaDAG",
@@ -168,6 +169,7 @@ class MetaDAG:
         upstream_outputs: Mapping[Any, Any] | None = None,
         store: RunStore | None = None,
         run_id: str | None = None,
+        progress: Progress | None = None,
     ) -> MetaDAGResult:
         """Run every node once its upstream nodes succeeded.
 
@@ -179,6 +181,10 @@ class MetaDAG:
         as ``f"{run_id}/{node_id}"`` and every "reconciler" node checkpoints
         under that id: executing again with the same ``run_id`` resumes each
         node without calling what already succeeded.
+
+        ``progress`` (a ``wave_executor.progress.Progress``) follows the run
+        node by node: ``start`` gets the number of nodes and ``task_done``
+        each node's id and final status.
 
         Before anything runs, raises UnknownDependencyError (a ValueError)
         for a ``depends_on`` naming no node of this MetaDAG,
@@ -203,6 +209,7 @@ class MetaDAG:
             run_id,
             self.task_events,
             rules=self._rules,
+            progress=progress,
         )
         return await run.run()
 

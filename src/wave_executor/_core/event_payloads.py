@@ -41,7 +41,9 @@ class RunTotals(TypedDict):
 class TaskCompletedPayload(TypedDict, total=False):
     status: str
     duration_ms: float
-    restored: bool  # only on tasks of a resumed run whose stored success was reused
+    #: True on a task of a resumed durable run whose stored success was reused
+    #: instead of calling it (``duration_ms`` is then 0.0); absent otherwise.
+    restored: bool
 
 
 class TaskRetryingPayload(TypedDict):

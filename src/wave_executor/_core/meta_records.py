@@ -7,16 +7,19 @@ chain of nodes, each expanded into the longest chain of its own tasks.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.critical_path import longest_path
 from wave_executor._core.records import DAGExecutionResult, TaskResult
 from wave_executor._core.restart import RestartSettings
 from wave_executor._core.store_protocol import RunStore
+
+if TYPE_CHECKING:
+    from wave_executor._core.backend import Backend
 
 __all__ = [
     "MetaDAGNodeResult",
@@ -56,7 +59,7 @@ class MetaDAGNodeSpec:
 
     node_id: Hashable
     tasks: Mapping[Any, Any] = field(default_factory=dict)
-    task_executor: Callable[[Any, Any], Awaitable[Any]] | None = None
+    task_executor: Callable[[Any, Any], Any] | None = None
     specialist: str | None = None
     node_type: str = "dag"
     task_dependencies: Mapping[Any, Iterable[Any]] = field(default_factory=dict)
@@ -83,6 +86,11 @@ class MetaDAGNodeSpec:
     #: ``MetaDAG.execute(store=..., run_id=...)`` fills both in for every node.
     store: RunStore | None = None
     run_id: str | None = None
+    #: "dag" nodes: where the node's task bodies run, as ``DAGExecutor.execute``'s
+    #: ``backend=`` and ``backends=`` (a mapping task id -> backend or a function
+    #: ``(task_id, spec) -> backend or None``); None: in the event loop.
+    backend: Backend | None = None
+    backends: Any = None
 
     def with_tasks(self, tasks: Mapping[Any, Any]) -> MetaDAGNodeSpec:
         """A shallow copy with other ``tasks`` (``dataclasses.replace`` costs 20x more)."""

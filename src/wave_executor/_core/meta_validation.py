@@ -58,10 +58,15 @@ def check_spec(spec: MetaDAGNodeSpec, kind: str | None, *, inject: bool) -> None
     MetaDAG itself does with every node (with ``inject``, it copies each
     task spec to add ``_upstream_outputs``, so ``tasks`` must be a mapping).
     """
+    node_id = spec.node_id
+    if kind in ("meta", "reconciler") and (spec.backend is not None or spec.backends is not None):
+        raise ValueError(
+            f'node {node_id!r}: backend and backends apply to "dag" nodes only '
+            f"(a {kind!r} node's tasks run in the event loop)"
+        )
     if kind == "meta":
         _check_meta_node(spec)
         return
-    node_id = spec.node_id
     tasks = spec.tasks
     mapping = type(tasks) is dict or isinstance(tasks, Mapping)  # (the ABC check is slow)
     if not mapping and (kind is not None or (inject and tasks)):

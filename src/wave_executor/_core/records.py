@@ -151,7 +151,10 @@ class DAGExecutionResult:
     duration_s: float | None = None
     #: The durable run this execution belongs to (``execute(..., store=...)``).
     run_id: str | None = None
-    #: Ids of tasks whose stored success was reused instead of running them.
+    #: Ids of the tasks a resumed durable run did not call because their stored
+    #: success was reused (empty otherwise). Each also has a "success" result
+    #: (its stored output, ``duration_ms`` 0.0) and a ``TASK_COMPLETED`` event
+    #: with ``restored=True``; ``to_dict()`` gives their number.
     restored: list[Any] = field(default_factory=list)
 
     def _count(self, status: TaskStatus) -> int:

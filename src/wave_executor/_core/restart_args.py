@@ -41,7 +41,7 @@ def restart_args(
     tasks: Mapping[Any, Any],
     policies: Mapping[Any, str] | str | None,
     max_restart_attempts: Mapping[Any, int] | int | None,
-    restart_backoff_base: Mapping[Any, float] | float,
+    restart_backoff_base: Mapping[Any, float] | float | None,
     timeouts: Mapping[Any, float | None] | float | None,
 ) -> RestartArgs:
     """Check the settings and give each task its values; ValueError names the bad one."""

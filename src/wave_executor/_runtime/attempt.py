@@ -27,10 +27,9 @@ import math
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeAlias
 
+from wave_executor._core.backend import Backend, InlineBackend, RemoteOutput, remote_dep_outputs
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor._runtime.reaper import Reaper, log_swallowing
-from wave_executor.backends.inline import InlineBackend
-from wave_executor.backends.protocol import Backend, RemoteOutput, remote_dep_outputs
 
 __all__ = [
     "AttemptTimeout",

@@ -19,12 +19,15 @@ from typing import Any
 
 from wave_executor._core.breaker import BreakerSettings, CircuitBreaker, CircuitBreakerRegistry
 from wave_executor._core.breaker import CircuitState as State
+from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.names import EventType
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.settings import Groups, KeyFunction
 from wave_executor.errors import CircuitKeyError
 
 __all__ = ["CircuitGate"]
+
+log = get_logger("breaker")
 
 _EVENT = {
     State.OPEN: EventType.CIRCUIT_OPENED,
@@ -53,6 +56,7 @@ class CircuitGate:
         groups: Groups | None,
         events: EventSink,
         clock: Callable[[], float],
+        run_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.shared = shared
@@ -61,6 +65,7 @@ class CircuitGate:
         self._groups = groups
         self._events = events
         self._clock = clock
+        self._run_id = run_id
 
     @property
     def enabled(self) -> bool:
@@ -93,27 +98,36 @@ class CircuitGate:
         key, registry = self.key_of(i, task_id, spec)
         return registry.get_or_create(key, self.settings, self._clock)
 
-    # -- calls that may change a breaker's state (and so emit an event) -------
+    # -- calls that may change a breaker's state (and so log and emit an event) --
+    # ``task_id`` and ``attempt`` name the attempt that moved it (for the log line).
 
-    def admit(self, breaker: CircuitBreaker, now: float) -> bool:
+    def admit(self, breaker: CircuitBreaker, now: float, task_id: Any, attempt: int) -> bool:
         before = breaker.state
         allowed = breaker.allow_request(now)
-        self._changed(breaker, before)
+        self._changed(breaker, before, task_id, attempt)
         return allowed
 
-    def success(self, breaker: CircuitBreaker, now: float) -> None:
+    def success(self, breaker: CircuitBreaker, now: float, task_id: Any, attempt: int) -> None:
         before = breaker.state
         breaker.record_success(now)
-        self._changed(breaker, before)
+        self._changed(breaker, before, task_id, attempt)
 
-    def failure(self, breaker: CircuitBreaker, now: float) -> None:
+    def failure(self, breaker: CircuitBreaker, now: float, task_id: Any, attempt: int) -> None:
         before = breaker.state
         breaker.record_failure(now)
-        self._changed(breaker, before)
+        self._changed(breaker, before, task_id, attempt)
 
-    def _changed(self, breaker: CircuitBreaker, before: State) -> None:
+    def _changed(self, breaker: CircuitBreaker, before: State, task_id: Any, attempt: int) -> None:
         after = breaker.state
-        if after is not before and self._events.active:
+        if after is before:
+            return
+        run_id = self._run_id
+        log.info(
+            "run %s: circuit %r %s -> %s (task %r, attempt %d)",
+            run_id, breaker.key, before.value, after.value, task_id, attempt,
+            extra=fields(run_id, task_id, attempt),
+        )  # fmt: skip
+        if self._events.active:
             self._events.emit(
                 _EVENT[after],
                 None,

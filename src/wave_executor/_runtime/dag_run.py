@@ -18,6 +18,7 @@ worker, no attempt, no retry, whatever the unwinding bodies do.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
@@ -29,6 +30,7 @@ from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry
 from wave_executor._core.escalation import AttemptFailure, diagnose
 from wave_executor._core.event_payloads import run_totals
 from wave_executor._core.graph import Graph
+from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.overload import is_overload
 from wave_executor._core.plan import Plan
@@ -53,12 +55,15 @@ from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.observe import AttemptProbe, ExecutionProbe, WindowGauge
+from wave_executor._runtime.progress_feed import ProgressFeed
 from wave_executor._runtime.reaper import RECANCEL_EVERY_S, Reaper, log_ended_late, log_swallowing
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import Groups, KeyFunction, RunSettings
 from wave_executor.errors import CircuitBreakerOpenError, CircuitKeyError
 
 __all__ = ["DagRun"]
+
+log = get_logger("run")
 
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
 _RUNNING = code_of(TaskStatus.RUNNING)
@@ -107,6 +112,7 @@ class DagRun:
         wave_id: str = "dag",
         rules: Mapping[int, TriggerRule] | None = None,
         probe: ExecutionProbe | None = None,
+        progress: ProgressFeed | None = None,
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
@@ -121,11 +127,13 @@ class DagRun:
         #: ones of its own (``circuits.local``).
         self.circuits = self._circuits = CircuitGate(
             settings.breakers, breakers if breakers is not None else CircuitBreakerRegistry(),
-            circuit_key, groups, events, self._loop.time,
+            circuit_key, groups, events, self._loop.time, execution_id,
         )  # fmt: skip
         self._groups = groups
         self._semaphore = semaphore
         self._recorder = recorder
+        #: Told of each task's final status (None: no ``progress=``, nothing to do).
+        self._progress = progress
         self._restored = restored or {}
         completed = list(self._restored)
         if groups is None:
@@ -240,10 +248,12 @@ class DagRun:
 
     def _restore(self, now: float) -> None:
         """Stored successes stand in for tasks of a resumed run: outputs, events."""
-        table, events = self._table, self._events
+        table, events, progress = self._table, self._events, self._progress
         for i, output in self._restored.items():
             table.record(i, now, now, output)
             table.restored.append(i)
+            if progress is not None:
+                progress.task_done(self._ids[i], TaskStatus.SUCCESS)
             if events.active:
                 events.emit(
                     EventType.TASK_COMPLETED,
@@ -314,7 +324,9 @@ class DagRun:
                 except CircuitKeyError as exc:
                     self._record_failure(i, task_id, clock(), exc, None, retryable=False)
                     continue
-                if breaker is not None and not circuits.admit(breaker, clock()):
+                if breaker is not None and not circuits.admit(
+                    breaker, clock(), task_id, self._attempt_of(i)
+                ):
                     self._refuse(i, task_id, breaker)
                     continue
             window.active += 1  # Window.admit, inlined on the hot path
@@ -359,7 +371,7 @@ class DagRun:
                 if groups is not None:
                     self._leave_group(i, group_in_flight)
                 if breaker is not None:
-                    circuits.success(breaker, clock())
+                    circuits.success(breaker, clock(), task_id, self._attempt_of(i))
                 self._record_success(i, task_id, start, output)
             done += 1
             if not done % _YIELD_EVERY:
@@ -429,12 +441,13 @@ class DagRun:
         if not is_overload(exc, self._settings.overload_errors, isinstance(exc, AttemptTimeout)):
             return False
         now = self._loop.time()
+        limit = self._window.limit
         self._window.overload(start, now, in_flight)
         if self._groups is not None and group_in_flight:
             g = self._groups.group_of[i]
             self._groups.windows[g].overload(start, now, group_in_flight)
             self._sync_group(g)
-        if self._events.active:
+        if self._events.active and self._window.limit != limit:  # not on every overload
             self._events.emit(
                 EventType.CONCURRENCY_CHANGED,
                 None,
@@ -458,6 +471,8 @@ class DagRun:
         self._table.record(i, first, end, output, None, retries)
         if self._probe is not None:
             self._probe.task_ended(task_id, "success")
+        if self._progress is not None:
+            self._progress.task_done(task_id, TaskStatus.SUCCESS)
         plan = self._plan
         released = plan.succeed(i)
         if self._events.active:
@@ -511,9 +526,9 @@ class DagRun:
         retrying = self._retrying.get(i)
         if retrying is None:
             retrying = self._retrying[i] = _Retrying(started)
-        if breaker is not None and not circuit_open:
-            self._circuits.failure(breaker, now)
         attempt = len(retrying.failures) + 1
+        if breaker is not None and not circuit_open:
+            self._circuits.failure(breaker, now, task_id, attempt)
         policy = self._settings.retry_for(i)
         delay = (
             policy.delay(attempt, self._jitter(policy)) if attempt <= policy.max_retries else 0.0
@@ -554,6 +569,12 @@ class DagRun:
 
     def _schedule_retry(self, i: int, task_id: Any, attempt: int, error: str, delay: float) -> None:
         self._plan.back_off(i)
+        if log.isEnabledFor(logging.INFO):
+            run_id = self._execution_id
+            log.info(
+                "run %s: task %r attempt %d failed, retrying in %.3g s: %s",
+                run_id, task_id, attempt, delay, error, extra=fields(run_id, task_id, attempt),
+            )  # fmt: skip
         if self._events.active:
             self._events.emit(
                 EventType.TASK_RETRYING, task_id, attempt=attempt, delay_s=delay, error=error
@@ -606,6 +627,15 @@ class DagRun:
         self._store_outcome(
             i, status, escalation, error, retrying.first_start, now, len(failures) - 1
         )
+        if log.isEnabledFor(logging.INFO):
+            run_id, attempts = self._execution_id, len(failures)
+            log.info(
+                "run %s: task %r %s after %d attempt(s): %s",
+                run_id, task_id, "timed out" if timed_out else "failed", attempts, error,
+                extra=fields(run_id, task_id, attempts),
+            )  # fmt: skip
+        if self._progress is not None:
+            self._progress.task_done(task_id, status)
         skipped = self._plan.fail(i, status)
         if self._probe is not None:
             self._probe.task_ended(task_id, status.value, error)
@@ -638,6 +668,8 @@ class DagRun:
             self._store_outcome(s, TaskStatus.SKIPPED, None, error, now, now, 0)
             if self._probe is not None:
                 self._probe.task_ended(task_id, "skipped", error)
+            if self._progress is not None:
+                self._progress.task_done(task_id, TaskStatus.SKIPPED)
             if self._events.active:
                 if reason is None:
                     self._events.emit(EventType.TASK_SKIPPED, task_id, failed_deps=failed_deps)
@@ -763,11 +795,17 @@ class DagRun:
         """Give every task that did not finish a result and a closing event."""
         if reason is StopReason.TOTAL_TIMEOUT:
             status = TaskStatus.TIMEOUT
-            error = self._settings.deadline_error()
+            error = why = self._settings.deadline_error()
         else:
             status = TaskStatus.CANCELLED
-            error = "cancelled: the run stopped after a task failed (stop_on_first_error)"
-        self._end_tasks(self._plan.abort(status), status, error)
+            why = "a task failed (stop_on_first_error)"
+            error = f"cancelled: the run stopped after {why}"
+        ended = self._plan.abort(status)
+        log.info(
+            "run %s stopped, %s: %d unfinished task(s) ended %s",
+            self._execution_id, why, len(ended), status.value, extra=fields(self._execution_id),
+        )  # fmt: skip
+        self._end_tasks(ended, status, error)
 
     def _end_tasks(self, ended: list[int], status: TaskStatus, error: str) -> None:
         """Record tasks ended by a stop: their result, their outcome, one TASK_FAILED."""
@@ -788,6 +826,8 @@ class DagRun:
                 if attempt is not None:
                     attempt.end(status.value)
                 self._probe.task_ended(task_id, status.value, error)
+            if self._progress is not None:
+                self._progress.task_done(task_id, status)
             if self._events.active:
                 self._events.emit(
                     EventType.TASK_FAILED,
@@ -848,6 +888,11 @@ class DagRun:
 
     def _wall(self, t: float) -> datetime:
         return self.clock.wall(t)
+
+    def _attempt_of(self, i: int) -> int:
+        """The number of task ``i``'s attempt in progress (1 for its first)."""
+        retrying = self._retrying.get(i)
+        return 1 if retrying is None else len(retrying.failures) + 1
 
     def _inject(self, task_id: Any) -> Any:
         """A copy of the spec carrying its dependencies' outputs (never the caller's)."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
@@ -29,9 +30,10 @@ from wave_executor._runtime.learned import learned_costs
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.observe import ExecutionProbe
 from wave_executor._runtime.observe import execution as observed_execution
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
-from wave_executor.backends.protocol import Backend
+from wave_executor.progress import Progress
 
 __all__ = ["DagOptions", "check_graph_arguments", "end_probe", "run_dag"]
 
@@ -52,6 +54,7 @@ class DagOptions:
     trigger_rules: Mapping[Any, str] | None = None
     backend: Backend | None = None
     backends: BackendSpec | None = None
+    progress: Progress | None = None
 
 
 def check_graph_arguments(tasks: object, task_executor: object) -> None:
@@ -105,6 +108,7 @@ async def run_dag(
         chosen = resolve_backends(tasks, options.backend, options.backends)
         body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
     execution_id = str(uuid.uuid4())
+    progress = feed_for(options.progress, execution_id)
     recorder = None
     if options.store is not None:
         recorder = RunRecorder(
@@ -132,10 +136,13 @@ async def run_dag(
         restored=restored,
         rules=rules,
         probe=probe,
+        progress=progress,
     )
     events.clock = run.clock
     outcome = RunOutcome.INTERRUPTED
     try:
+        if progress is not None:
+            progress.start(len(graph))
         try:
             result = await run.run()
         except BaseException as exc:
@@ -147,6 +154,8 @@ async def run_dag(
         outcome = RunOutcome.COMPLETED if result.succeeded else RunOutcome.FAILED
         await events.drain()
     finally:
+        if progress is not None:
+            progress.close()
         await events.close()
         if on_breakers is not None:
             on_breakers(run.circuits.local)

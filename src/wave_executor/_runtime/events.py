@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeAlias
 
+from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.run_clock import RunClock
 
 __all__ = ["ENVELOPE", "EventCallback", "EventHub", "EventSink", "RunEvents", "TaggedEvents"]
 
-log = logging.getLogger("wave_executor")
+log = get_logger("events")
 
 EventCallback: TypeAlias = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
@@ -101,7 +101,10 @@ class RunEvents:
             try:
                 returned = callback(event_type, dict(event) if len(self._callbacks) > 1 else event)
             except (Exception, asyncio.CancelledError):
-                log.exception("event callback %r failed on %s", callback, event_type)
+                log.exception(
+                    "event callback %r failed on %s", callback, event_type,
+                    extra=fields(self.execution_id, task_id),
+                )  # fmt: skip
                 continue
             if inspect.isawaitable(returned):
                 self._queue(returned)
@@ -139,7 +142,7 @@ class RunEvents:
                         self._closing or task.cancelling() > cancelling
                     ):
                         raise  # close(), or the loop is cancelling its tasks
-                    log.exception("async event callback failed")
+                    log.exception("async event callback failed", extra=fields(self.execution_id))
             self._wake.clear()
             await self._wake.wait()
 

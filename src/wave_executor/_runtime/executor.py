@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
+from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.records import DAGExecutionResult
@@ -15,7 +16,7 @@ from wave_executor._runtime.engine import DagOptions, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
-from wave_executor.backends.protocol import Backend
+from wave_executor.progress import Progress
 
 __all__ = ["DAGExecutor"]
 
@@ -70,6 +71,7 @@ class DAGExecutor(ExecutorBase):
         trigger_rules: Mapping[Any, str] | None = None,
         backend: Backend | None = None,
         backends: BackendSpec | None = None,
+        progress: Progress | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -108,6 +110,13 @@ class DAGExecutor(ExecutorBase):
         task (a mapping task id -> backend, or a function ``(task_id, spec) ->
         backend or None`` for the default).
 
+        ``progress`` is told of the run as it goes (``start(total)``, then
+        ``task_done(task_id, status)`` once per task, then ``close()``), even
+        with ``emit_events=False``: any ``wave_executor.progress.Progress``,
+        such as ``RichProgress`` from ``wave_executor.progress.rich`` or
+        ``TqdmProgress`` from ``wave_executor.progress.tqdm``. Its errors are
+        logged, never raised.
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
         an unknown task, for an unknown trigger rule and for a rule given to an
         unknown task, and ``WaveCircularDependencyError`` for a cycle, all
@@ -116,7 +125,7 @@ class DAGExecutor(ExecutorBase):
         options = DagOptions(
             inject_dep_outputs, specialist_semaphore, priority_costs, groups, retry_policies,
             timeouts, circuit_key, store, run_id, trigger_rules,
-            backend if backend is not None else self.backend, backends,
+            backend if backend is not None else self.backend, backends, progress,
         )  # fmt: skip
         return await run_dag(
             tasks,

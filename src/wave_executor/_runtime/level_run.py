@@ -43,6 +43,7 @@ from wave_executor._runtime.events import EventSink, RunEvents, TaggedEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.observe import ExecutionProbe
 from wave_executor._runtime.observe import execution as observed_execution
+from wave_executor._runtime.progress_feed import ProgressFeed
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 
 __all__ = ["LevelRun", "WaveOptions"]
@@ -83,8 +84,10 @@ class LevelRun:
         inject: bool,
         wave_options: WaveOptions,
         rules: Mapping[Any, TriggerRule] | None = None,
+        progress: ProgressFeed | None = None,
     ) -> None:
         self._tasks, self._deps, self._waves = tasks, dependencies, waves
+        self._progress = progress
         #: Task id -> non-default trigger rule; decided at the barrier before each wave.
         self._rules: Mapping[Any, TriggerRule] = rules or {}
         self._body, self._cfg, self._events = body, config, events
@@ -131,7 +134,10 @@ class LevelRun:
             started_at=self._wall(start),
         )
         deadline = start + cfg.total_execution_timeout
+        progress = self._progress
         try:
+            if progress is not None:
+                progress.start(len(self._tasks))
             events.emit(
                 EventType.EXECUTION_STARTED,
                 None,
@@ -173,6 +179,8 @@ class LevelRun:
             )
             await events.drain()
         finally:
+            if progress is not None:
+                progress.close()
             await events.close()
         return ctx
 
@@ -378,6 +386,7 @@ class LevelRun:
             clock=self._clock,
             wave_id=wave_id,
             probe=probe,
+            progress=self._progress,
         )
         if probe is None:
             return await run.run()
@@ -390,6 +399,8 @@ class LevelRun:
         return result
 
     def _skipped(self, task_id: Any, wave_id: str, error: str, now: float) -> TaskResult:
+        if self._progress is not None:
+            self._progress.task_done(task_id, TaskStatus.SKIPPED)
         at = self._wall(now)
         return TaskResult(task_id, wave_id, TaskStatus.SKIPPED, None, error, 0.0, 0, at, at)
 

@@ -12,24 +12,29 @@ baseline the README compares ``DAGExecutor`` with.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from wave_executor._core.backend import Backend
+from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.triggers import parse_rules
 from wave_executor._core.waves import ExecutionContext
+from wave_executor._runtime.attempt import BackendSpec, resolve_backends, with_backends
 from wave_executor._runtime.engine import check_graph_arguments
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
+from wave_executor.progress import Progress
 
 __all__ = ["LevelExecutor"]
 
-TaskBody = Callable[[Any, Any], Awaitable[Any]]
+TaskBody = Callable[[Any, Any], Any]
 
 
 class LevelExecutor(ExecutorBase):
@@ -41,6 +46,17 @@ class LevelExecutor(ExecutorBase):
     barriers. Event callbacks and keyed circuit breakers belong to the
     executor and are shared by its runs.
     """
+
+    def __init__(
+        self,
+        config: WaveConfig | None = None,
+        *,
+        circuit_breakers: CircuitBreakerRegistry | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        super().__init__(config, circuit_breakers=circuit_breakers)
+        #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
+        self.backend = backend
 
     async def execute(
         self,
@@ -56,6 +72,9 @@ class LevelExecutor(ExecutorBase):
         retry_policies: Mapping[Any, RetryPolicy] | None = None,
         circuit_key: KeyFunction | None = None,
         trigger_rules: Mapping[Any, str] | None = None,
+        backend: Backend | None = None,
+        backends: BackendSpec | None = None,
+        progress: Progress | None = None,
     ) -> ExecutionContext:
         """Run ``tasks`` wave by wave; return the filled ``ExecutionContext``.
 
@@ -69,8 +88,20 @@ class LevelExecutor(ExecutorBase):
         decided at the barrier before each wave, when every upstream has
         ended; unknown names or task ids raise ``ValueError`` before anything
         runs.
+
+        ``backend`` and ``backends`` choose where bodies run, as for
+        ``DAGExecutor.execute()``; outputs a backend keeps where they were
+        made (``DaskBackend(keep_outputs=True)``) are fetched when the task
+        ends, because each wave's outputs are merged in this process.
+
+        ``progress`` (a ``wave_executor.progress.Progress``) follows the run
+        over all its tasks, as for ``DAGExecutor.execute()``.
         """
         check_graph_arguments(tasks, task_executor)
+        default = backend if backend is not None else self.backend
+        if default is not None or backends is not None:
+            chosen = resolve_backends(tasks, default, backends)
+            task_executor = with_backends(task_executor, default, chosen, fetch_outputs=True)
         cfg = config if config is not None else self.config
         deps: Mapping[Any, Iterable[Any]] = dependencies if dependencies is not None else {}
         graph = build_graph(tasks, deps, priority_costs)
@@ -102,5 +133,6 @@ class LevelExecutor(ExecutorBase):
                 self._breakers,
             ),
             rules,
+            feed_for(progress, execution_id),
         )
         return await run.run(execution_id)

@@ -52,7 +52,9 @@ from wave_executor._runtime.node_events import NodeEvents
 from wave_executor._runtime.node_runners import DagNodeRunner, NodeRunner, inject_upstream
 from wave_executor._runtime.observe import ExecutionProbe
 from wave_executor._runtime.observe import execution as observed_execution
+from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import RunSettings, group_budget, resolve_groups, run_settings
+from wave_executor.progress import Progress
 
 __all__ = ["MetaRun"]
 
@@ -116,6 +118,7 @@ class MetaRun:
         task_events: bool = False,
         *,
         rules: Mapping[Hashable, TriggerRule] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self._rules = rules or {}
         for node_id, spec in nodes.items():
@@ -133,6 +136,7 @@ class MetaRun:
         self._loop = asyncio.get_running_loop()
         self._clock = RunClock(self._loop.time(), time.time())
         self.execution_id = str(uuid.uuid4())
+        self._progress = feed_for(progress, self.execution_id)
         self._events: RunEvents = hub.stream(self.execution_id, config.emit_events, self._clock)
         self._outcomes: dict[Hashable, MetaDAGNodeResult] = {}
         self._starts: dict[Hashable, float] = {}  # node -> loop time of its (first) start
@@ -176,7 +180,10 @@ class MetaRun:
     async def _run(self, probe: ExecutionProbe | None) -> MetaDAGResult:
         events, nodes = self._events, self._nodes
         start = self._now()
+        progress = self._progress
         try:
+            if progress is not None:
+                progress.start(len(nodes))
             events.emit(EventType.META_EXECUTION_STARTED, None, total_nodes=len(nodes))
             outer = await self._node_run(probe).run()
             rows = outer.task_results
@@ -216,6 +223,8 @@ class MetaRun:
             )
             await events.drain()
         finally:
+            if progress is not None:
+                progress.close()
             await events.close()
         return result
 
@@ -242,6 +251,7 @@ class MetaRun:
             clock=self._clock,
             rules=parse_rules(self._rules, graph.index),
             probe=probe,
+            progress=self._progress,
         )
 
     # -- one node ----------------------------------------------------------------

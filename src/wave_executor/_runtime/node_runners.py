@@ -99,6 +99,8 @@ class DagNodeRunner(_TaskNodeRunner):
             inject_dep_outputs=spec.inject_dep_outputs,
             store=spec.store,
             run_id=spec.run_id if spec.store is not None else None,
+            backend=spec.backend,
+            backends=spec.backends,
         )
         config = spec.config if spec.config is not None else WaveConfig()
         result = await run_dag(

@@ -13,8 +13,9 @@ mode uses this one piece, with one wording.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Hashable, Sequence
+
+from wave_executor._core.logs import get_logger
 
 __all__ = ["CANCEL_GRACE_S", "RECANCEL_EVERY_S", "Reaper", "log_ended_late", "log_swallowing"]
 
@@ -23,7 +24,7 @@ CANCEL_GRACE_S = 5.0
 #: Period (loop time) at which a cancelled task that is still alive is cancelled again.
 RECANCEL_EVERY_S = 1.0
 
-log = logging.getLogger("wave_executor")
+log = get_logger("cancel")
 
 
 class Reaper:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
@@ -115,7 +116,7 @@ class WaveReconciler:
         ``start()`` resumes the tasks that were stopped here.
 
         A run whose body swallows cancellation is cancelled again every
-        second and named in a WARNING (logger ``wave_executor``) once it is
+        second and named in a WARNING (logger ``wave_executor.cancel``) once it is
         5 s late. With ``timeout=None`` this waits for it as long as it
         takes; otherwise, after ``timeout`` seconds, ``TimeoutError`` names
         the tasks still running. They stay tracked and keep being cancelled,
@@ -154,9 +155,10 @@ class WaveReconciler:
         dependencies: Mapping[Any, Iterable[Any]] | None = None,
         policies: Mapping[Any, str] | str | None = None,
         max_restart_attempts: Mapping[Any, int] | int | None = None,
-        restart_backoff_base: Mapping[Any, float] | float = 3.0,
+        restart_backoff_base: Mapping[Any, float] | float | None = None,
         *,
         timeouts: Mapping[Any, float | None] | float | None = None,
+        keep_unspecified: bool = False,
     ) -> None:
         """Replace the desired state; safe while running.
 
@@ -173,15 +175,54 @@ class WaveReconciler:
         ``timeouts`` take a dict ``task_id -> value`` (unlisted tasks get the
         default: "on-failure", 5, 3.0 s, no timeout) or one value for all.
 
+        By default each call states the whole desired state: what it leaves
+        out gets the default (no dependencies, the default restart settings),
+        whatever an earlier call set. With ``keep_unspecified=True``, a task
+        already known keeps the dependencies and restart settings this call
+        does not give it: an argument left at ``None`` keeps them for every
+        task, and a dict keeps them for the tasks it does not list (new tasks
+        still get the defaults). ``tasks`` is still the whole set of tasks, so
+        a task left out of it is removed either way. To clear a kept value,
+        give it: ``dependencies={"b": []}``, ``timeouts={"b": math.inf}``.
+
         Raises ``ValueError`` for a dependency on an unknown task (naming it),
         an unknown policy, or settings for tasks not in ``tasks``;
         ``WaveCircularDependencyError`` for a cycle. Nothing changes then.
         """
+        if keep_unspecified and isinstance(tasks, Mapping):
+            dependencies = self._kept_dependencies(tasks, dependencies)
         specs, deps = _desired_state(
             tasks, dependencies, policies, max_restart_attempts, restart_backoff_base, timeouts
         )
+        if keep_unspecified:
+            given = (policies, max_restart_attempts, restart_backoff_base, timeouts)
+            specs = _kept_settings(specs, self._sup.desired, given)
         await self._sup.wait_ended(self._sup.apply(specs, deps))
         await self._sup.settle()
+
+    def _kept_dependencies(
+        self, tasks: Mapping[Any, Any], dependencies: Mapping[Any, Iterable[Any]] | None
+    ) -> dict[Any, Iterable[Any]]:
+        """The current dependencies of the tasks still wanted, overridden by those given.
+
+        A kept dependency on a task that ``tasks`` leaves out is refused (it
+        would otherwise vanish unnoticed).
+        """
+        given = dependencies or {}
+        kept: dict[Any, Iterable[Any]] = {}
+        for task_id, upstream in self._sup.deps.items():
+            if task_id not in tasks or task_id in given:
+                continue
+            gone = [d for d in upstream if d not in tasks]
+            if gone:
+                raise ValueError(
+                    f"task {task_id!r} keeps its dependencies {list(upstream)!r} "
+                    f"(keep_unspecified=True), but {gone[0]!r} is not in tasks; "
+                    f"give its dependencies to change them: dependencies={{{task_id!r}: [...]}}"
+                )
+            kept[task_id] = upstream
+        kept.update(given)
+        return kept
 
     # -- observation -----------------------------------------------------------
 
@@ -273,12 +314,37 @@ class InMemoryCheckpointStore:
 # -- argument checking ---------------------------------------------------------
 
 
+#: ``ReconcileTaskSpec`` fields set by ``update()``'s restart arguments, in their order.
+_SETTINGS = ("restart_policy", "max_restart_attempts", "restart_backoff_base", "timeout_s")
+
+
+def _kept_settings(
+    specs: dict[Hashable, ReconcileTaskSpec],
+    current: Mapping[Hashable, ReconcileTaskSpec],
+    given: tuple[Any, ...],
+) -> dict[Hashable, ReconcileTaskSpec]:
+    """``specs`` with the restart settings ``given`` leaves out taken from ``current``."""
+    out: dict[Hashable, ReconcileTaskSpec] = {}
+    for task_id, spec in specs.items():
+        old = current.get(task_id)
+        if old is not None:
+            kept = {
+                name: getattr(old, name)
+                for name, value in zip(_SETTINGS, given, strict=True)
+                if value is None or (isinstance(value, Mapping) and task_id not in value)
+            }
+            if kept:
+                spec = dataclasses.replace(spec, **kept)
+        out[task_id] = spec
+    return out
+
+
 def _desired_state(
     tasks: Mapping[Any, Any],
     dependencies: Mapping[Any, Iterable[Any]] | None,
     policies: Mapping[Any, str] | str | None,
     max_restart_attempts: Mapping[Any, int] | int | None,
-    restart_backoff_base: Mapping[Any, float] | float,
+    restart_backoff_base: Mapping[Any, float] | float | None,
     timeouts: Mapping[Any, float | None] | float | None,
 ) -> tuple[dict[Hashable, ReconcileTaskSpec], dict[Hashable, tuple[Hashable, ...]]]:
     """Validate ``update()``'s arguments and build the desired state from them."""

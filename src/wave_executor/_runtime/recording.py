@@ -8,18 +8,18 @@ scheduler a few microseconds per task and never blocks the loop.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from wave_executor._core.graph import Graph
+from wave_executor._core.logs import get_logger
 from wave_executor._core.resume import fingerprint, reusable_tasks, stored_keys, task_key
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.store_protocol import AttemptRecord, RunStore, TaskRecord
 
 __all__ = ["RunRecorder"]
 
-log = logging.getLogger("wave_executor")
+log = get_logger("store")
 
 
 class RunRecorder:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.names import EventType
 from wave_executor._core.reconcile import (
     TERMINAL,
@@ -56,6 +57,8 @@ from wave_executor._runtime.supervisor_io import (
 )
 
 __all__ = ["Supervisor", "SupervisorSettings"]
+
+log = get_logger("reconciler")
 
 _S = SupervisedStatus
 SPEC_CHANGED = "spec_changed"
@@ -372,6 +375,12 @@ class Supervisor:
         record.dep_runs = {d: dep.run_id for d, dep in deps.items()}
         record.run_id = run_id = self._runs.reserve()
         restarts = record.restart_count
+        if restarts:
+            log.info(
+                "reconciler %r: task %r restarted (run %d, restart %d)",
+                self._rid, task_id, record.runs, restarts,
+                extra=fields(self._rid, task_id, record.runs),
+            )  # fmt: skip
         self._move(
             record, _S.RUNNING, EventType.TASK_STARTED, restart_count=restarts, run=record.runs
         )

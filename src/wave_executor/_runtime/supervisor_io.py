@@ -9,13 +9,13 @@ is not running, at the end of each ``update()``), so nothing is left behind.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeAlias
 
 from wave_executor._core.graph import build_graph
+from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.reconcile import (
     CheckpointStore,
     ReconcileTaskSpec,
@@ -41,7 +41,7 @@ __all__ = [
 REMOVED = "removed_from_desired"
 SHUTDOWN = "reconciler_stopped"
 
-log = logging.getLogger("wave_executor")
+log = get_logger("reconciler")
 
 #: What is saved for a task: its spec (None once removed), a state snapshot, its deps.
 Entry: TypeAlias = tuple[ReconcileTaskSpec | None, ReconcileTaskState, set[Any]]
@@ -141,7 +141,10 @@ class CheckpointWriter:
                 try:
                     await self._save(task_id)
                 except Exception:
-                    log.exception("reconciler %r: checkpoint of task %r failed", self._rid, task_id)
+                    log.exception(
+                        "reconciler %r: checkpoint of task %r failed", self._rid, task_id,
+                        extra=fields(self._rid, task_id),
+                    )  # fmt: skip
 
     async def _write_loop(self) -> None:
         wake = self._wake

@@ -8,12 +8,12 @@ store holds (run_id -> execution_id), which the writer renews.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterable
 
+from wave_executor._core.logs import get_logger
 from wave_executor.store.errors import RunLockedError
 from wave_executor.store.leases import HOSTNAME, holder_alive, live_holder, read_holder, take
 from wave_executor.store.schema import transaction
@@ -30,7 +30,7 @@ __all__ = [
     "vacuum",
 ]
 
-log = logging.getLogger("wave_executor.store")
+log = get_logger("store")
 
 #: ``PRAGMA auto_vacuum`` values: 0 none, 1 full, 2 incremental.
 _INCREMENTAL = 2

@@ -25,7 +25,6 @@ rows and notifies), so a blocked recorder cannot deadlock it.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 import time
@@ -35,13 +34,14 @@ from concurrent.futures import Future
 from itertools import chain
 from typing import Any, TypeVar
 
+from wave_executor._core.logs import get_logger
 from wave_executor.store.errors import StoreCorruptError, StoreError, StoreWriteError
 from wave_executor.store.leases import renew
 from wave_executor.store.schema import is_corruption, transaction
 
 __all__ = ["Command", "Writer", "as_store_error"]
 
-log = logging.getLogger("wave_executor.store")
+log = get_logger("store")
 
 T = TypeVar("T")
 Command = Callable[[sqlite3.Connection], Any]
