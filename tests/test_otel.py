@@ -171,6 +171,9 @@ async def test_dag_spans_nest_and_say_what_happened(otel: Telemetry) -> None:
     second_b = otel.span("wave_executor.attempt", **{"task.id": "b", "attempt": 2})
     assert attr(second_b, "status") == "success"
     assert attr(second_b, "retry.delay_s") is None
+    assert first_b.end_time is not None and second_b.start_time is not None
+    # It ended with its body; the retry came after the 10 ms delay (less a margin: two clocks).
+    assert first_b.end_time + 0.009e9 <= second_b.start_time
     assert second_b.status.status_code is StatusCode.UNSET
 
     last_c = otel.span("wave_executor.attempt", **{"task.id": "c", "attempt": 2})

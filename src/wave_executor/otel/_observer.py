@@ -101,20 +101,27 @@ def _observe(key: int, options: CallbackOptions, *, windows: bool) -> Iterable[O
 
 
 class _Attempt:
-    """A span that is current in the calling context until ``release()``."""
+    """A span that is current in the calling context until ``release()``.
 
-    __slots__ = ("_execution", "_metrics", "_span", "_start", "_token")
+    It ends when the body did (``release()``), though ``end()`` may come later,
+    once the run knows whether a retry follows.
+    """
+
+    __slots__ = ("_ended", "_ended_ns", "_execution", "_metrics", "_span", "_start", "_token")
 
     def __init__(self, execution: _Execution | None, span: Span, metrics: bool) -> None:
         self._execution = execution
         self._span = span
         self._metrics = metrics
         self._start = time.perf_counter()
+        self._ended: float | None = None
+        self._ended_ns: int | None = None
         self._token: object | None = otel_context.attach(trace.set_span_in_context(span))
 
     def release(self) -> None:
         token, self._token = self._token, None
         if token is not None:
+            self._ended, self._ended_ns = time.perf_counter(), time.time_ns()
             otel_context.detach(token)  # type: ignore[arg-type]
 
     def end(
@@ -125,9 +132,10 @@ class _Attempt:
         if retry_delay is not None:
             span.set_attribute(RETRY_DELAY, retry_delay)
         _error(span, status, error)
-        span.end()
+        span.end(self._ended_ns)
         if self._metrics and self._execution is not None:
-            self._execution.attempt_ended(status, time.perf_counter() - self._start, retry_delay)
+            ended = time.perf_counter() if self._ended is None else self._ended
+            self._execution.attempt_ended(status, ended - self._start, retry_delay)
 
 
 class _Execution:
@@ -240,7 +248,7 @@ class _Supervised(_Attempt):
         span = self._span
         span.set_attribute(STATUS, status)
         _error(span, status, error)
-        span.end()
+        span.end(self._ended_ns)
 
 
 class OTelObserver:
