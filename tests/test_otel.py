@@ -442,6 +442,19 @@ async def test_window_and_ready_gauges_while_a_run_lives(otel: Telemetry) -> Non
     assert attributes["wave_executor.execution.id"] == result.execution_id
     assert ready == 4  # t0 runs, the 4 others wait for the one slot
     assert otel.points("wave_executor.ready_tasks") == []  # the run has ended
+    assert attr(otel.span("wave_executor.attempt", **{"task.id": "t0"}), "group") == "g"
+    assert attr(otel.span("wave_executor.attempt", **{"task.id": "t1"}), "group") is None
+
+
+async def test_a_durable_run_names_its_run_id(otel: Telemetry) -> None:
+    from wave_executor.store import MemoryStore
+
+    async def body(task_id: str, spec: Any) -> str:
+        return task_id
+
+    await DAGExecutor().execute({"t": 1}, {}, body, store=MemoryStore(), run_id="nightly")
+    assert attr(otel.span("wave_executor.dag"), "run.id") == "nightly"
+    assert attr(otel.span("wave_executor.attempt"), "run.id") == "nightly"
 
 
 # -- the switch --------------------------------------------------------------------------
