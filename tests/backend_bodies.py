@@ -65,3 +65,13 @@ def burn(task_id: Any, spec: Any) -> int:
 
 def noop(task_id: Any, spec: Any) -> None:
     return None
+
+
+def items_of(task_id: Any, spec: Any) -> list[int]:
+    """A fan-out parent: one item per number up to ``spec["n"]``."""
+    return list(range(int(spec["n"])))
+
+
+def pid_and_double(child_id: Any, item: int) -> tuple[int, int]:
+    """A fan-out child: the worker's pid and twice the item."""
+    return os.getpid(), 2 * item

@@ -273,3 +273,16 @@ def test_a_client_that_is_not_asynchronous_is_refused(scheduler_address: str) ->
         pytest.raises(TypeError, match="asynchronous=True"),
     ):
         DaskBackend(client)
+
+
+async def test_fan_out_children_run_on_the_cluster_and_their_outputs_come_back(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+    result = await DAGExecutor(NO_RETRY).execute(
+        {"p": {"n": 6}}, {}, bodies.items_of, backend=backend,
+        fan_out={"p": bodies.pid_and_double},
+    )  # fmt: skip
+    output = result.outputs()["p"]
+    assert [double for _, double in output.values()] == [0, 2, 4, 6, 8, 10]
+    assert os.getpid() not in {pid for pid, _ in output.values()}  # all ran on workers

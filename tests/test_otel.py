@@ -311,6 +311,35 @@ async def test_a_dask_body_runs_under_its_attempt_context(otel: Telemetry) -> No
     assert result.outputs()["d"] == (attempt.context.trace_id, attempt.context.span_id)
 
 
+async def test_fan_out_children_are_attempts_and_the_parent_counts_once(
+    otel: Telemetry,
+) -> None:
+    async def split(task_id: str, spec: Any) -> list[int]:
+        return [1, 2, 3]
+
+    async def child(task_id: Any, item: int) -> int:
+        if item == 2:
+            raise ValueError("two")
+        return item
+
+    config = WaveConfig(retry_policy=RetryPolicy(max_retries=0))
+    result = await DAGExecutor(config).execute({"p": 1}, {}, split, fan_out={"p": child})
+    assert not result.succeeded
+    attempts = otel.spans("wave_executor.attempt")
+    assert len(attempts) == 4  # the parent's body, then one per child
+    assert attr(otel.span("wave_executor.attempt", **{"task.id": "p"}), "status") == "success"
+    assert sorted(attr(s, "status") for s in attempts) == [
+        "failed",
+        "success",
+        "success",
+        "success",
+    ]
+    assert otel.total("wave_executor.tasks", status="success") == 2  # two children
+    assert otel.total("wave_executor.tasks", status="failed") == 2  # a child, then its parent
+    failed = [e for e in otel.span("wave_executor.dag").events if e.name == "task failed"]
+    assert [(e.attributes or {})["wave_executor.task.id"] for e in failed][-1] == "p"
+
+
 # -- MetaDAG, levels, reconciler ---------------------------------------------------------
 
 

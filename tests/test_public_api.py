@@ -128,3 +128,12 @@ def test_only_the_otel_package_imports_opentelemetry() -> None:
 
 def test_py_typed_ships() -> None:
     assert (SRC / "py.typed").exists()
+
+
+def test_child_id_is_public() -> None:
+    from wave_executor import ChildId
+
+    assert "ChildId" in wave_executor.__all__
+    child = ChildId("fetch", 2)
+    assert str(child) == repr(child) == "fetch[2]"
+    assert child == ChildId("fetch", 2) and child != ChildId("fetch", 3)

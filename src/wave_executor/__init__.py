@@ -7,6 +7,7 @@ first. See the README for a tour.
 
 from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry, CircuitState
 from wave_executor._core.config import AggregationStrategy, WaveConfig
+from wave_executor._core.fan_out import ChildId
 from wave_executor._core.names import EventType, StopReason
 from wave_executor._core.records import (
     DAGExecutionResult,
@@ -48,6 +49,7 @@ __all__ = [
     "CircuitKeyError",
     "CircuitBreakerRegistry",
     "CircuitState",
+    "ChildId",
     "DAGExecutionResult",
     "DAGExecutor",
     "EscalationReport",

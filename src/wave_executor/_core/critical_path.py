@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
+from wave_executor._core.fan_out import ChildId
+
 __all__ = ["longest_path"]
 
 
@@ -15,8 +17,16 @@ def longest_path(
 
     Dependencies on ids missing from ``durations`` are ignored, so a partial
     result still has a path. Iterative (Kahn order), so depth is unbounded.
-    Ties go to the chain found first.
+    Ties go to the chain found first. Fan-out children (``ChildId``) are
+    not links of their own: each parent on the path is followed by its
+    slowest child.
     """
+    slowest: dict[Any, tuple[float, Any]] = {}
+    if any(type(t) is ChildId for t in durations):
+        for t, d in durations.items():
+            if type(t) is ChildId and (t.parent not in slowest or d > slowest[t.parent][0]):
+                slowest[t.parent] = (d, t)
+        durations = {t: d for t, d in durations.items() if type(t) is not ChildId}
     preds: dict[Hashable, list[Any]] = {}
     succs: dict[Hashable, list[Any]] = {}
     waiting: dict[Any, int] = dict.fromkeys(durations, 0)
@@ -50,4 +60,6 @@ def longest_path(
         path.append(end)
         end = via[end]
     path.reverse()
+    if slowest:
+        path = [x for t in path for x in ((t, slowest[t][1]) if t in slowest else (t,))]
     return path

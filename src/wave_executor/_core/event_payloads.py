@@ -7,7 +7,7 @@ Every event also carries the envelope ``event_type``, ``execution_id``,
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 __all__ = [
     "EventEnvelope",
@@ -25,6 +25,8 @@ class EventEnvelope(TypedDict):
     execution_id: str
     task_id: Any
     timestamp: str
+    #: Only on events of fan-out children (``task_id`` is a ``ChildId``): its parent.
+    parent_id: NotRequired[Any]
 
 
 class RunTotals(TypedDict):
@@ -44,6 +46,7 @@ class TaskCompletedPayload(TypedDict, total=False):
     #: True on a task of a resumed durable run whose stored success was reused
     #: instead of calling it (``duration_ms`` is then 0.0); absent otherwise.
     restored: bool
+    children: int  # only on a fan-out parent: how many children it gathered
 
 
 class TaskRetryingPayload(TypedDict):
@@ -56,6 +59,7 @@ class TaskFailedPayload(TypedDict, total=False):
     status: str  # "failed", "timeout" or "cancelled"
     error: str
     started: bool  # only for tasks cut off by the run's end: had it started?
+    failed_children: list[Any]  # only on a fan-out parent: its children that did not succeed
 
 
 class TaskSkippedPayload(TypedDict):

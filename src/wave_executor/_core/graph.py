@@ -48,6 +48,28 @@ class Graph:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def grow(self, ids: list[Any], place: int) -> int:
+        """Append tasks without edges (run-time fan-out children); return the first index.
+
+        The only change a graph allows after it is built: new tasks have no
+        predecessors and no successors in the CSR arrays (their parent
+        waits for them through the run's fan-out book), so nothing that is
+        already compiled moves. They take dispatch place ``place``.
+        """
+        first = len(self.ids)
+        count = len(ids)
+        index = self.index
+        clash = next((task_id for task_id in ids if task_id in index), None)
+        if clash is not None or len(set(ids)) != count:
+            raise ValueError(f"task ids must be unique; {clash!r} is there already")
+        index.update(zip(ids, range(first, first + count), strict=True))
+        self.ids.extend(ids)
+        last = self.offsets[-1]
+        self.offsets.extend(array("q", [last]) * count)
+        self.indegree.extend(_zeros("q", count))
+        self.priority.extend(array("q", [place]) * count)
+        return first
+
 
 def _zeros(typecode: str, n: int) -> array[int]:
     return array(typecode, [0]) * n

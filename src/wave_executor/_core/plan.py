@@ -288,6 +288,37 @@ class Plan:
             self._settle(i, _FAILED)
         return ended
 
+    def expand(self, parent: int, count: int, completed: Sequence[int] = ()) -> int:
+        """Add ``count`` children of the running ``parent`` (run-time fan-out).
+
+        The graph must have grown by them already (``Graph.grow``). They are
+        ready at once, at the parent's place, except ``completed`` (offsets
+        among them: children whose stored success a resumed run reuses),
+        which start ``SUCCESS``. The parent stays ``RUNNING`` until the
+        runtime ends it with ``succeed`` or ``fail`` once its children have
+        ended; children have no dependents of their own, so their own
+        ``succeed``/``fail`` releases and skips nothing. Returns the first
+        child's index. Costs O(count); a run without fan-out never calls it.
+        """
+        if self._state[parent] != _RUNNING:
+            check_transition(self._state[parent], _RUNNING)  # only a running task fans out
+        first = self._n
+        self._n += count
+        state = self._state
+        state.extend(bytes([_READY]) * count)
+        self._waiting.extend([0] * count)
+        if self._rules:
+            self._counts.extend([0, 0, 0] for _ in range(count))
+        for k in completed:
+            state[first + k] = _SUCCESS
+        self.unfinished += count - len(completed)
+        place = self._graph.priority[parent]
+        push = self._ready.push
+        for i in range(first, first + count):
+            if state[i] == _READY:
+                push(place, i)
+        return first
+
     def back_off(self, i: int) -> None:
         """A failed attempt will be retried later: the task leaves the running set."""
         self._move(i, _BACKOFF)

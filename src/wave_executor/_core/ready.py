@@ -111,6 +111,12 @@ class GroupedReady:
             return self._order[key % SEQ]
         return None
 
+    def add_groups(self, n_groups: int) -> None:
+        """Make room for groups first named at run time (fan-out children)."""
+        while len(self._heaps) < n_groups:
+            self._heaps.append([])
+            self._blocked.append(0)
+
     def block(self, g: int) -> None:
         if not self._blocked[g]:
             self._blocked[g] = 1

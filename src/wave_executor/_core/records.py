@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wave_executor._core.critical_path import longest_path
+from wave_executor._core.fan_out import ChildId
 from wave_executor._core.status import TaskStatus
 
 __all__ = [
@@ -186,6 +187,16 @@ class DAGExecutionResult:
             return outputs
         return {t: r.output for t, r in results.items()}
 
+    def children(self, parent: Any) -> dict[Any, TaskResult]:
+        """The results of ``parent``'s fan-out children (``execute(fan_out=...)``),
+        keyed by their ``ChildId``, in item order; empty for any other task."""
+        results = self.task_results
+        bulk = getattr(results, "children", None)
+        if bulk is not None:
+            children: dict[Any, TaskResult] = bulk(parent)
+            return children
+        return {t: r for t, r in results.items() if isinstance(t, ChildId) and t.parent == parent}
+
     @property
     def total_tasks(self) -> int:
         return len(self.task_results)
@@ -254,7 +265,11 @@ class DAGExecutionResult:
     def get_critical_path(
         self, dependencies: Mapping[Any, Iterable[Any]] | None = None
     ) -> list[Any]:
-        """The dependency chain with the longest summed duration, root first."""
+        """The dependency chain with the longest summed duration, root first.
+
+        A fan-out parent's duration spans its children; on the path it is
+        followed by its slowest child (``P``, then ``P[k]``).
+        """
         durations = {t: r.duration_ms for t, r in self.task_results.items()}
         return longest_path(durations, dependencies or {})
 

@@ -60,6 +60,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         "_retries",
         "_start",
         "_status",
+        "expansions",
         "restored",
         "skip_reasons",
         "wave_id",
@@ -87,6 +88,8 @@ class TaskResultTable(Mapping[Any, TaskResult]):
         #: Why skipped tasks were skipped, when a trigger rule decided it; a skipped
         #: task missing here was skipped because an upstream failed.
         self.skip_reasons: Mapping[int, str] = {}
+        #: Fan-out parent id -> the indices of its children (runs with ``fan_out``).
+        self.expansions: dict[Any, range] = {}
         self._clock = clock
         self._offset = clock.wall0 - clock.mono0  # monotonic -> epoch seconds
         self.wave_id = wave_id
@@ -111,6 +114,19 @@ class TaskResultTable(Mapping[Any, TaskResult]):
             self._errors[i] = error
         if retries:
             self._retries[i] = retries
+
+    def grow(self, parent: Any, children: range) -> None:
+        """Make room for a fan-out parent's children (the ids are the graph's, shared)."""
+        count = len(children)
+        self._start.extend(array("d", [0.0]) * count)
+        self._end.extend(array("d", [0.0]) * count)
+        self._outputs.extend([None] * count)
+        self.expansions[parent] = children
+
+    def children(self, parent: Any) -> dict[Any, TaskResult]:
+        """Child id -> result of ``parent``'s fan-out children that ended, in item order."""
+        ids = self._ids
+        return {ids[i]: self._make(i) for i in self.expansions.get(parent, ()) if self._has(i)}
 
     def ids_of(self, indices: list[int]) -> list[Any]:
         return [self._ids[i] for i in indices]

@@ -24,6 +24,7 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
+from wave_executor._core.fan_out import ChildId
 from wave_executor._core.graph import Graph
 
 __all__ = ["fingerprint", "legacy_task_key", "reusable_tasks", "stored_keys", "task_key"]
@@ -67,8 +68,15 @@ def task_key(task_id: Any) -> str:
     ``#``); a number is ``#`` and its JSON form: ``1`` -> ``"#1"``, ``"1"`` ->
     ``"1"``, ``"#1"`` -> ``"##1"``. Ids that JSON cannot express exactly
     (tuples become lists, for example) and NaN (it equals nothing, itself
-    included) are refused, so two ids never share a key.
+    included) are refused, so two ids never share a key. A fan-out child
+    ``ChildId(parent, key)`` is ``#`` and the JSON list of the keys of its
+    parent and item key: ``ChildId("a", 1)`` -> ``'#["a","#1"]'``, which no
+    string (``##...``) or number (``#`` and a digit, ``-``, ``I`` or ``N``)
+    id has.
     """
+    if type(task_id) is ChildId:
+        pair = [task_key(task_id.parent), task_key(task_id.key)]
+        return NUMBER_MARK + json.dumps(pair, ensure_ascii=False, separators=(",", ":"))
     if isinstance(task_id, str):
         return NUMBER_MARK + task_id if task_id.startswith(NUMBER_MARK) else task_id
     return NUMBER_MARK + legacy_task_key(task_id)

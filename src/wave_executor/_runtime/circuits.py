@@ -14,7 +14,7 @@ failed fast by a previous run's trouble.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from wave_executor._core.breaker import BreakerSettings, CircuitBreaker, CircuitBreakerRegistry
@@ -66,6 +66,15 @@ class CircuitGate:
         self._events = events
         self._clock = clock
         self._run_id = run_id
+        #: Fan-out: child index -> parent index, and the specs (None: no fan-out).
+        self._parent_of: Mapping[int, int] | None = None
+        self._specs: Mapping[Any, Any] = {}
+
+    def inherit(self, parent_of: Mapping[int, int], specs: Mapping[Any, Any]) -> None:
+        """Fan-out children share their parent's breaker unless the key function
+        names one for them."""
+        self._parent_of = parent_of
+        self._specs = specs
 
     @property
     def enabled(self) -> bool:
@@ -80,6 +89,10 @@ class CircuitGate:
                 raise CircuitKeyError(task_id, why) from exc
             if key is not None:
                 return _hashable(key, task_id, "the circuit_key function returned"), self.shared
+        parent_of = self._parent_of
+        if parent_of is not None and i in parent_of:  # a fan-out child: its parent's key
+            parent = task_id.parent
+            return self.key_of(parent_of[i], parent, self._specs[parent])
         if isinstance(spec, dict) and "circuit_key" in spec:
             return _hashable(spec["circuit_key"], task_id, 'spec["circuit_key"] is'), self.shared
         if self._groups is not None:

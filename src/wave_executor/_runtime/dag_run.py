@@ -29,6 +29,7 @@ from typing import Any
 from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry
 from wave_executor._core.escalation import AttemptFailure, diagnose
 from wave_executor._core.event_payloads import run_totals
+from wave_executor._core.fan_out import ChildId, FanOutBook, child_items, failed_children_error
 from wave_executor._core.graph import Graph
 from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.names import EventType, StopReason
@@ -53,6 +54,7 @@ from wave_executor._runtime.attempt import (
 from wave_executor._runtime.attempt import run_attempt as _run_attempt
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import EventSink
+from wave_executor._runtime.fan_out import ChildGroups
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.observe import AttemptProbe, ExecutionProbe, WindowGauge
 from wave_executor._runtime.progress_feed import ProgressFeed
@@ -68,6 +70,7 @@ log = get_logger("run")
 _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop breathe
 _RUNNING = code_of(TaskStatus.RUNNING)
 _SUCCESS = code_of(TaskStatus.SUCCESS)
+_FAILED = code_of(TaskStatus.FAILED)
 
 
 def _limit_of(window: Window) -> Callable[[], int]:
@@ -113,10 +116,18 @@ class DagRun:
         rules: Mapping[int, TriggerRule] | None = None,
         probe: ExecutionProbe | None = None,
         progress: ProgressFeed | None = None,
+        fan_out_parents: frozenset[int] = frozenset(),
+        child_groups: ChildGroups | None = None,
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
         self._specs = specs
+        #: Run-time fan-out (``execute(fan_out=...)``): None when no task fans out.
+        self._fan: FanOutBook | None = None
+        if fan_out_parents:
+            self._fan = FanOutBook(fan_out_parents)
+            self._specs = dict(specs)  # children's items join the specs
+        self._child_groups = child_groups
         self._dependencies = dependencies if dependencies is not None else {}
         self._body = body
         self._settings = settings
@@ -157,6 +168,8 @@ class DagRun:
         self._table.skip_reasons = self._plan.skip_reasons
         if recorder is not None:
             recorder.set_clock(clock)
+        if self._fan is not None:
+            self.circuits.inherit(self._fan.parent_of, self._specs)
         # One generator per seeded policy, made on its first retry (seeding costs 15 µs).
         self._rngs: dict[int, random.Random] = {}
         #: Spans and metrics (``observe.py``); None when nothing observes the run.
@@ -466,6 +479,10 @@ class DagRun:
             retrying = self._retrying.pop(i, None)
             if retrying is not None:
                 first, retries = retrying.first_start, len(retrying.failures)
+        fan = self._fan
+        if fan is not None and i in fan.parents:
+            self._expand(fan, i, task_id, start, first, end, output, retries)
+            return
         if self._recorder is not None and not self._keep(i, start, first, end, output, retries):
             return
         self._table.record(i, first, end, output, None, retries)
@@ -483,7 +500,9 @@ class DagRun:
         if plan.skips:  # a success skipped tasks whose rule wants failures (ruled plans)
             skipped, plan.skips = plan.skips, []
             self._skip(skipped, task_id, end)
-        if not plan.unfinished:
+        if fan is not None and i in fan.parent_of:
+            self._child_ended(fan, i, end)
+        elif not plan.unfinished:
             self._finish()
         elif self._workers < self._window.limit and (released > 1 or self._groups is not None):
             self._spawn(reserved=1)
@@ -647,7 +666,10 @@ class DagRun:
         if self._settings.stop_on_first_error and not self._stopping and not self._plan.cleaning:
             self._stop()
             raise _StopRun
-        if self._plan.done:
+        fan = self._fan
+        if fan is not None and i in fan.parent_of:
+            self._child_ended(fan, i, now)
+        elif self._plan.done:
             self._finish()
         elif self._plan.ruled:
             self._spawn(reserved=1)  # a failure may release tasks (all_done, one_failed...)
@@ -746,10 +768,13 @@ class DagRun:
 
     def _warn_stuck(self, late: float) -> None:
         codes, interrupted = self._plan.codes, self._interrupted
+        fan = self._fan
         stuck = [
             self._ids[i]
             for i, code in enumerate(codes)
-            if code == _RUNNING and i not in interrupted
+            if code == _RUNNING
+            and i not in interrupted
+            and not (fan is not None and fan.waiting(i))  # a parent waits for its children
         ]
         scope = f"execution {self._execution_id}"
         log_swallowing(scope, stuck, late, "the run was stopped", RECANCEL_EVERY_S)
@@ -816,6 +841,8 @@ class DagRun:
             start = self._interrupted.pop(i, None)
             if retrying is not None:
                 start = retrying.first_start
+            elif self._fan is not None and i in self._fan.expansions:
+                start = self._fan.expansions[i].first_start  # its children were running
             was_started = start is not None
             first = now if start is None else start
             retries = 0 if retrying is None else len(retrying.failures)
@@ -884,6 +911,139 @@ class DagRun:
         for probe in attempts.values():
             probe.end(status)
 
+    # -- fan-out -------------------------------------------------------------
+
+    def _expand(
+        self, fan: FanOutBook, i: int, task_id: Any, start: float, first: float, end: float,
+        output: Any, retries: int,
+    ) -> None:  # fmt: skip
+        """A fan-out parent's body succeeded: its output's items become child tasks.
+
+        The parent stays running until its last child has ended.
+        """
+        recorder, child_groups = self._recorder, self._child_groups
+        try:  # everything that may raise, before anything changes
+            pairs = child_items(task_id, output)  # iterates the output: may raise anything
+            keys = [k for k, _ in pairs]
+            items = [item for _, item in pairs]
+            children = [ChildId(task_id, k) for k in keys]
+            store_keys = None if recorder is None else recorder.keys_for(children)
+            groups = None if child_groups is None else child_groups.of(i, children, items)
+            first_child = self._graph.grow(children, self._graph.priority[i])
+        except Exception as exc:
+            if retries:
+                self._retrying[i] = _Retrying(first)  # keep the history for the report
+            self._record_failure(i, task_id, start, exc, None, retryable=False)
+            return
+        count = len(children)
+        indices = range(first_child, first_child + count)
+        restored: dict[int, Any] = {}
+        if recorder is not None:
+            assert store_keys is not None
+            recorder.attempt(i, retries + 1, "success", None, start, end)
+            restored = recorder.add_children(store_keys, items)
+        if groups is not None:
+            assert child_groups is not None
+            child_groups.assign(groups)
+            self._grouped_ready().add_groups(child_groups.count)
+        settings = self._settings
+        for overrides in (settings.retry_overrides, settings.timeout_overrides):
+            if i in overrides:
+                assert isinstance(overrides, dict)
+                overrides.update(dict.fromkeys(indices, overrides[i]))
+        specs = self._specs
+        assert isinstance(specs, dict)
+        specs.update(zip(children, items, strict=True))
+        table = self._table
+        table.grow(task_id, indices)
+        if self._progress is not None:
+            self._progress.add_total(count)
+        expansion = fan.expand(i, first_child, keys, first, retries)
+        self._plan.expand(i, count, list(restored))
+        events = self._events
+        for k, stored in restored.items():
+            table.record(first_child + k, end, end, stored)
+            table.restored.append(first_child + k)
+            expansion.open -= 1
+            if events.active:
+                events.emit(
+                    EventType.TASK_COMPLETED, children[k], status="success", duration_ms=0.0,
+                    restored=True,
+                )  # fmt: skip
+        if not expansion.open:
+            self._end_parent(fan, i, end)
+        elif self._workers < self._window.limit:
+            self._spawn(reserved=1)
+
+    def _child_ended(self, fan: FanOutBook, child: int, now: float) -> None:
+        parent = fan.child_ended(child)
+        if parent is not None:
+            self._end_parent(fan, parent, now)
+        elif self._plan.done:  # defensive: a parent always outlives its children
+            self._finish()
+
+    def _end_parent(self, fan: FanOutBook, p: int, now: float) -> None:
+        """Every child of ``p`` has ended: ``p`` succeeds with ``{key: output}`` if they
+        all succeeded, else fails, its output holding the succeeded children's outputs."""
+        expansion = fan.expansions[p]
+        codes, ids, table, plan = self._plan.codes, self._ids, self._table, self._plan
+        indices = expansion.indices()
+        outputs = {
+            k: table.output_of(c)
+            for k, c in zip(expansion.keys, indices, strict=True)
+            if codes[c] == _SUCCESS
+        }
+        failed = [ids[c] for c in indices if codes[c] != _SUCCESS]
+        task_id, first, retries = ids[p], expansion.first_start, expansion.retries
+        recorder = self._recorder
+        error = None
+        if failed:
+            error = failed_children_error(task_id, failed, len(indices))
+        elif recorder is not None:
+            try:
+                recorder.parent_outcome(p, "success", outputs, None, first, now, retries)
+            except Exception as exc:  # the store cannot keep the output
+                error = f"the store could not keep the output: {exc}"
+        events = self._events
+        table.record(p, first, now, outputs, error, retries)
+        if self._probe is not None:
+            self._probe.task_ended(task_id, "success" if error is None else "failed", error)
+        if self._progress is not None:
+            self._progress.task_done(
+                task_id, TaskStatus.SUCCESS if error is None else TaskStatus.FAILED
+            )
+        if error is None:
+            released = plan.succeed(p)
+            if events.active:
+                events.emit(
+                    EventType.TASK_COMPLETED, task_id, status="success",
+                    duration_ms=(now - first) * 1000.0, children=len(indices),
+                )  # fmt: skip
+            if plan.skips:
+                skipped, plan.skips = plan.skips, []
+                self._skip(skipped, task_id, now)
+        else:
+            if recorder is not None:
+                try:
+                    recorder.parent_outcome(p, "failed", outputs, error, first, now, retries)
+                except Exception:
+                    recorder.outcome(p, "failed", None, error, first, now, retries)
+            skipped = plan.fail(p, TaskStatus.FAILED)
+            released = 1 if plan.ruled else 0
+            if events.active:
+                events.emit(
+                    EventType.TASK_FAILED, task_id, status=TaskStatus.FAILED.value, error=error,
+                    failed_children=failed,
+                )  # fmt: skip
+            self._skip(skipped, task_id, now)
+            if self._settings.stop_on_first_error and not self._stopping and not plan.cleaning:
+                self._stop()  # (a failed child has stopped the run already)
+                raise _StopRun
+        if plan.done:
+            self._finish()
+        elif released and self._workers < self._window.limit:
+            self._spawn(reserved=1)
+
     # -- helpers -------------------------------------------------------------
 
     def _wall(self, t: float) -> datetime:
@@ -902,7 +1062,13 @@ class DagRun:
             return spec  # a task without dependencies gets its spec as it is (as in 0.3.0)
         table, index = self._table, self._graph.index
         if self._plan.ruled:  # only the upstreams that succeeded have outputs to give
-            codes = self._plan.codes
-            deps = [d for d in deps if codes[index[d]] == _SUCCESS]
+            codes, fan = self._plan.codes, self._fan
+            deps = [
+                d
+                for d in deps
+                if codes[index[d]] == _SUCCESS
+                # a failed fan-out parent gives its succeeded children's outputs
+                or (fan is not None and codes[index[d]] == _FAILED and index[d] in fan.expansions)
+            ]
         outputs = {d: table.output_of(index[d]) for d in deps}
         return with_outputs(spec, DEP_OUTPUTS, outputs)

@@ -26,6 +26,7 @@ from wave_executor._core.triggers import parse_rules
 from wave_executor._runtime.attempt import BackendSpec, TaskBody, resolve_backends, with_backends
 from wave_executor._runtime.dag_run import DagRun
 from wave_executor._runtime.events import EventHub
+from wave_executor._runtime.fan_out import ChildFunction, ChildGroups, check_fan_out, with_children
 from wave_executor._runtime.learned import learned_costs
 from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.observe import ExecutionProbe
@@ -55,6 +56,8 @@ class DagOptions:
     backend: Backend | None = None
     backends: BackendSpec | None = None
     progress: Progress | None = None
+    #: Run-time fan-out: parent task id -> ``(child_id, item) -> awaitable``.
+    fan_out: Mapping[Any, ChildFunction] | None = None
 
 
 def check_graph_arguments(tasks: object, task_executor: object) -> None:
@@ -104,9 +107,22 @@ async def run_dag(
     )
     groups = resolve_groups(config, graph, tasks, options.groups)
     rules = parse_rules(options.trigger_rules, graph.index)
+    parents: frozenset[int] = frozenset()
+    if options.fan_out is not None:
+        parents = check_fan_out(options.fan_out, graph, tasks)
+        if parents:
+            # Children's specs join the run's own copy, never the caller's mapping.
+            tasks = dict(tasks)
+    chosen: dict[Any, Backend] = {}
     if options.backend is not None or options.backends is not None:
         chosen = resolve_backends(tasks, options.backend, options.backends)
         body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
+    child_groups = None
+    if parents:
+        assert options.fan_out is not None
+        body = with_children(body, options.fan_out, options.backend, chosen, options.backends)
+        if groups is not None:
+            child_groups = ChildGroups(groups, options.groups, config)
     execution_id = str(uuid.uuid4())
     progress = feed_for(options.progress, execution_id)
     recorder = None
@@ -116,7 +132,7 @@ async def run_dag(
         )
     elif options.run_id is not None:
         raise ValueError("run_id is given without a store: pass store= to make the run durable")
-    restored = await recorder.begin() if recorder is not None else {}
+    restored = await recorder.begin(parents) if recorder is not None else {}
     events = hub.stream(execution_id, enabled=config.emit_events)
     run_id = None if recorder is None else recorder.run_id
     probe = observed_execution("dag", execution_id, run_id, len(graph))
@@ -137,6 +153,8 @@ async def run_dag(
         rules=rules,
         probe=probe,
         progress=progress,
+        fan_out_parents=parents,
+        child_groups=child_groups,
     )
     events.clock = run.clock
     outcome = RunOutcome.INTERRUPTED

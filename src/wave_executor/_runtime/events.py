@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeAlias
 
+from wave_executor._core.fan_out import ChildId
 from wave_executor._core.logs import fields, get_logger
 from wave_executor._core.run_clock import RunClock
 
@@ -96,6 +97,8 @@ class RunEvents:
             "task_id": task_id,
             "timestamp": self._now().isoformat(),
         }
+        if type(task_id) is ChildId:  # a fan-out child names its parent
+            event["parent_id"] = task_id.parent
         event.update(data)
         for callback in self._callbacks:
             try:

@@ -8,6 +8,7 @@ from typing import Any
 from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
+from wave_executor._core.fan_out import ChildId
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
@@ -72,6 +73,7 @@ class DAGExecutor(ExecutorBase):
         backend: Backend | None = None,
         backends: BackendSpec | None = None,
         progress: Progress | None = None,
+        fan_out: Mapping[Any, Callable[[ChildId, Any], Any]] | None = None,
     ) -> DAGExecutionResult:
         """Run every task of ``tasks`` once its dependencies have succeeded.
 
@@ -117,6 +119,14 @@ class DAGExecutor(ExecutorBase):
         ``TqdmProgress`` from ``wave_executor.progress.tqdm``. Its errors are
         logged, never raised.
 
+        ``fan_out`` maps task ids to a function ``(child_id, item) ->
+        awaitable``: such a task's output (a mapping, or any iterable, keyed
+        ``0..n-1``) is split into items at run time, each run as a child task
+        ``ChildId(task, key)`` with the parent's group, retry policy, timeout,
+        circuit and backend. The parent ends when its children have: it
+        succeeds with ``{key: child output}`` if they all did, else fails
+        (``docs/fan-out.md``).
+
         Raises ``ValueError`` (``UnknownDependencyError``) for a dependency on
         an unknown task, for an unknown trigger rule and for a rule given to an
         unknown task, and ``WaveCircularDependencyError`` for a cycle, all
@@ -125,7 +135,7 @@ class DAGExecutor(ExecutorBase):
         options = DagOptions(
             inject_dep_outputs, specialist_semaphore, priority_costs, groups, retry_policies,
             timeouts, circuit_key, store, run_id, trigger_rules,
-            backend if backend is not None else self.backend, backends, progress,
+            backend if backend is not None else self.backend, backends, progress, fan_out,
         )  # fmt: skip
         return await run_dag(
             tasks,

@@ -46,6 +46,16 @@ class ProgressFeed:
         except (Exception, asyncio.CancelledError):
             self._failed("task_done", task_id)
 
+    def add_total(self, count: int) -> None:
+        """A fan-out grew the run; told only to objects that have ``add_total``."""
+        add = getattr(self._progress, "add_total", None)
+        if add is None:
+            return
+        try:
+            add(count)
+        except (Exception, asyncio.CancelledError):
+            self._failed("add_total", None)
+
     def close(self) -> None:
         try:
             self._progress.close()

@@ -17,9 +17,25 @@ from wave_executor._core.resume import fingerprint, reusable_tasks, stored_keys,
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.store_protocol import AttemptRecord, RunStore, TaskRecord
 
-__all__ = ["RunRecorder"]
+__all__ = ["RunRecorder", "unpack_parent_output"]
 
 log = get_logger("store")
+
+
+def unpack_parent_output(stored: Any) -> dict[Any, Any] | None:
+    """A fan-out parent's stored ``[[key, output], ...]`` as a dict; None if not that shape."""
+    if not isinstance(stored, list):
+        return None
+    out: dict[Any, Any] = {}
+    for pair in stored:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            return None
+        key, value = pair
+        try:
+            out[key] = value
+        except TypeError:
+            return None
+    return out
 
 
 class RunRecorder:
@@ -40,6 +56,7 @@ class RunRecorder:
         self._graph = graph
         self._specs = specs
         self._fingerprints: list[str | None] = []
+        self._stored: Mapping[str, tuple[str | None, Any]] = {}
         self._clock = RunClock(0.0, 0.0)
 
     def set_clock(self, clock: RunClock) -> None:
@@ -49,8 +66,12 @@ class RunRecorder:
     def _wall(self, t: float) -> float:
         return self._clock.seconds(t)
 
-    async def begin(self) -> dict[int, Any]:
+    async def begin(self, fan_out_parents: frozenset[int] = frozenset()) -> dict[int, Any]:
         """Claim the run; return the reusable tasks (index -> stored output).
+
+        A fan-out parent's output is stored as ``[[key, output], ...]`` (so
+        that a JSON store keeps int keys) and comes back as a dict; a stored
+        row of another shape is not reused.
 
         A ``begin_run`` that raises has not claimed the run (the store's
         contract); anything that fails or is cancelled after it gives the run
@@ -64,15 +85,47 @@ class RunRecorder:
             self._fingerprints = [fingerprint(self._specs[task_id]) for task_id in ids]
             if not stored:
                 return {}
+            self._stored = stored
             keys = stored_keys(ids, self._fingerprints, stored)
+            parents: dict[int, dict[Any, Any]] = {}
+            for i in fan_out_parents:
+                key = keys[i]
+                if key is not None and (output := unpack_parent_output(stored[key][1])) is not None:
+                    parents[i] = output
+                else:
+                    keys[i] = None  # not reusable (nor is anything downstream)
             reuse = reusable_tasks(self._graph, self._fingerprints, stored, keys)
-            return {i: stored[key][1] for i in reuse if (key := keys[i]) is not None}
+            return {
+                i: parents[i] if i in parents else stored[key][1]
+                for i in reuse
+                if (key := keys[i]) is not None
+            }
         except BaseException:
             try:
                 await self.end("interrupted")
             except Exception:
                 log.exception("run %r: could not release it after a failed start", self.run_id)
             raise
+
+    def keys_for(self, ids: list[Any]) -> list[str]:
+        """The store keys of fan-out children; raises ``TypeError``/``ValueError`` for
+        an id a store cannot keep (an item key that is neither a string nor a number)."""
+        return [task_key(task_id) for task_id in ids]
+
+    def add_children(self, keys: list[str], items: list[Any]) -> dict[int, Any]:
+        """Record fan-out children under ``keys``; return the stored successes they
+        reuse (offset among them -> output): same key and same item fingerprint."""
+        prints = [fingerprint(item) for item in items]
+        self._keys.extend(keys)
+        self._fingerprints.extend(prints)
+        stored = self._stored
+        reuse: dict[int, Any] = {}
+        if stored:
+            for k, (key, fp) in enumerate(zip(keys, prints, strict=True)):
+                row = stored.get(key)
+                if row is not None and fp is not None and row[0] == fp:
+                    reuse[k] = row[1]
+        return reuse
 
     def attempt(
         self, i: int, number: int, status: str, error: str | None, start: float, end: float
@@ -100,6 +153,14 @@ class RunRecorder:
                 self._wall(start), self._wall(end), retries,
             ),
         )  # fmt: skip
+
+    def parent_outcome(
+        self, i: int, status: str, output: Mapping[Any, Any] | None, error: str | None,
+        start: float, end: float, retries: int,
+    ) -> None:  # fmt: skip
+        """Record a fan-out parent's outcome, its output as ``[[key, output], ...]``."""
+        stored = None if output is None else [[k, v] for k, v in output.items()]
+        self.outcome(i, status, stored, error, start, end, retries)
 
     async def end(self, status: str) -> None:
         await self.store.end_run(self.run_id, self.execution_id, status)

@@ -11,7 +11,11 @@ progress=...)``, ``LevelExecutor.execute(..., progress=...)`` or
   cancelled); retries in between are not reported; a resumed run reports
   its restored tasks as successes right after ``start``;
 - ``close()`` once, when the run ends, however it ends (also when it is
-  cancelled or raises).
+  cancelled or raises);
+- optionally ``add_total(count)``, when a run-time fan-out adds ``count``
+  child tasks (each then reported by ``task_done`` like any task); an
+  object without it is simply not told, and sees more tasks done than
+  ``total``.
 
 The engine calls it directly, not through the event stream, so progress
 works with ``WaveConfig(emit_events=False)``; calls come from the event
@@ -69,6 +73,10 @@ class CountingProgress:
     def task_done(self, task_id: Hashable, status: TaskStatus) -> None:
         self.done += 1
         self.counts[status] += 1
+
+    def add_total(self, count: int) -> None:
+        """A fan-out added ``count`` child tasks to the run."""
+        self.total += count
 
     def close(self) -> None:
         pass

@@ -57,6 +57,11 @@ class RichProgress(CountingProgress):
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, summary=self.summary())
 
+    def add_total(self, count: int) -> None:
+        super().add_total(count)
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, total=self.total)
+
     def close(self) -> None:
         bar, self._bar = self._bar, None
         if bar is not None:

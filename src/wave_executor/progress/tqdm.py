@@ -55,6 +55,13 @@ class TqdmProgress(CountingProgress):
             bar.set_postfix_str(self.summary(), refresh=False)
             bar.update(1)
 
+    def add_total(self, count: int) -> None:
+        super().add_total(count)
+        bar = self._bar
+        if bar is not None:
+            bar.total = self.total
+            bar.refresh()
+
     def close(self) -> None:
         bar, self._bar = self._bar, None
         if bar is not None:
