@@ -49,8 +49,8 @@ def test_0_3_0_import_paths(module: str) -> None:
 def test_all_is_exactly_the_public_names() -> None:
     public = {n for n in dir(wave_executor) if not n.startswith("_")}
     modules = {
-        "backends", "cli", "config", "dag", "errors", "events", "exceptions", "levels", "meta",
-        "otel", "progress", "reconciler", "report", "store", "testing",
+        "backends", "cli", "config", "dag", "errors", "events", "exceptions", "flow", "levels",
+        "meta", "otel", "progress", "reconciler", "report", "store", "testing",
     }  # fmt: skip
     assert set(wave_executor.__all__) == (public - modules) | {"__version__"}
     assert len(wave_executor.__all__) == len(set(wave_executor.__all__))
@@ -137,3 +137,18 @@ def test_child_id_is_public() -> None:
     child = ChildId("fetch", 2)
     assert str(child) == repr(child) == "fetch[2]"
     assert child == ChildId("fetch", 2) and child != ChildId("fetch", 3)
+
+
+def test_flow_is_public() -> None:
+    from wave_executor import Flow, FlowRun, Handle
+    from wave_executor.flow import task
+
+    assert {"Flow", "FlowRun", "Handle"} <= set(wave_executor.__all__)
+    flow = Flow("public")
+
+    @flow.task
+    async def one() -> int:
+        return 1
+
+    assert isinstance(one(), Handle) and callable(task)
+    assert FlowRun.__name__ == "FlowRun"

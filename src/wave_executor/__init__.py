@@ -30,6 +30,7 @@ from wave_executor.errors import (
     WaveCircularDependencyError,
     WaveExecutorError,
 )
+from wave_executor.flow import Flow, FlowRun, Handle
 from wave_executor.meta import MetaDAG, MetaDAGNodeResult, MetaDAGNodeSpec, MetaDAGResult
 from wave_executor.reconciler import (
     ReconcileStatus,
@@ -55,7 +56,10 @@ __all__ = [
     "EscalationReport",
     "EventType",
     "ExecutionContext",
+    "Flow",
+    "FlowRun",
     "GraphError",
+    "Handle",
     "LevelExecutor",
     "LimiterStatistics",
     "MetaDAG",
