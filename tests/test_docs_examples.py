@@ -18,6 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 FRAGMENT = "<!-- fragment -->"
 FENCE = re.compile(r"^```python[ \t]*$")
+#: Optional dependencies some examples need: without them those examples are skipped.
+OPTIONAL = ("opentelemetry", "prometheus_client")
 
 
 def blocks(path: pathlib.Path) -> list[tuple[int, str, bool]]:
@@ -68,4 +70,9 @@ def test_docs_example(code: str, request: pytest.FixtureRequest, tmp_path: pathl
     compiled = compile(code, f"docs/{name}", "exec")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)  # examples may create files (a runs.db)
-        exec(compiled, {"__name__": "docs_example_" + re.sub(r"\W", "_", name)})
+        try:
+            exec(compiled, {"__name__": "docs_example_" + re.sub(r"\W", "_", name)})
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not exc.name.startswith(OPTIONAL):
+                raise
+            pytest.skip(f"needs {exc.name} (an optional dependency; the dev extra has it)")

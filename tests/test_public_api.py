@@ -50,7 +50,7 @@ def test_all_is_exactly_the_public_names() -> None:
     public = {n for n in dir(wave_executor) if not n.startswith("_")}
     modules = {
         "backends", "cli", "config", "dag", "errors", "events", "exceptions", "flow", "levels",
-        "meta", "progress", "reconciler", "report", "store", "testing",
+        "meta", "otel", "progress", "reconciler", "report", "store", "testing",
     }  # fmt: skip
     assert set(wave_executor.__all__) == (public - modules) | {"__version__"}
     assert len(wave_executor.__all__) == len(set(wave_executor.__all__))
@@ -107,11 +107,23 @@ def test_runtime_does_not_reach_up_into_the_facade() -> None:
 def test_import_is_dependency_free_and_does_not_load_asyncio_extras() -> None:
     code = (
         "import sys, wave_executor; "
-        "bad = [m for m in ('sqlite3', 'dask', 'distributed', 'rich') if m in sys.modules]; "
+        "bad = [m for m in ('sqlite3', 'dask', 'distributed', 'rich', 'opentelemetry') "
+        "if m in sys.modules]; "
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_only_the_otel_package_imports_opentelemetry() -> None:
+    """The engine's hook is ``_runtime/observe.py``; OpenTelemetry stays in ``otel/``."""
+    for path in SRC.rglob("*.py"):
+        if path.parent.name == "otel":
+            continue
+        for name in _imports(path):
+            assert not name.startswith(("opentelemetry", "wave_executor.otel")), (
+                f"{path.relative_to(SRC)} imports {name}"
+            )
 
 
 def test_py_typed_ships() -> None:

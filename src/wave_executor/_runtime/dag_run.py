@@ -22,7 +22,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,17 +44,19 @@ from wave_executor._core.skips import skip_error, unsuccessful_deps
 from wave_executor._core.status import TaskStatus, code_of
 from wave_executor._core.triggers import SkipReason, TriggerRule, rule_skip_error
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
+from wave_executor._core.window import Window
 from wave_executor._runtime.attempt import (
     AttemptTimeout,
     NotAwaitableError,
     TaskBody,
     Watchdog,
-    run_attempt,
 )
+from wave_executor._runtime.attempt import run_attempt as _run_attempt
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.fan_out import ChildGroups
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.observe import AttemptProbe, ExecutionProbe, WindowGauge
 from wave_executor._runtime.progress_feed import ProgressFeed
 from wave_executor._runtime.reaper import RECANCEL_EVERY_S, Reaper, log_ended_late, log_swallowing
 from wave_executor._runtime.recording import RunRecorder
@@ -69,6 +71,10 @@ _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop brea
 _RUNNING = code_of(TaskStatus.RUNNING)
 _SUCCESS = code_of(TaskStatus.SUCCESS)
 _FAILED = code_of(TaskStatus.FAILED)
+
+
+def _limit_of(window: Window) -> Callable[[], int]:
+    return lambda: window.limit
 
 
 class _StopRun(Exception):
@@ -108,6 +114,7 @@ class DagRun:
         clock: RunClock | None = None,
         wave_id: str = "dag",
         rules: Mapping[int, TriggerRule] | None = None,
+        probe: ExecutionProbe | None = None,
         progress: ProgressFeed | None = None,
         fan_out_parents: frozenset[int] = frozenset(),
         child_groups: ChildGroups | None = None,
@@ -165,10 +172,24 @@ class DagRun:
             self.circuits.inherit(self._fan.parent_of, self._specs)
         # One generator per seeded policy, made on its first retry (seeding costs 15 µs).
         self._rngs: dict[int, random.Random] = {}
+        #: Spans and metrics (``observe.py``); None when nothing observes the run.
+        self._probe = probe
+        self._attempts: dict[int, AttemptProbe] = {}  # failed attempts not ended yet
 
     # -- the run -------------------------------------------------------------
 
     async def run(self) -> DAGExecutionResult:
+        probe = self._probe
+        if probe is None:
+            return await self._run()
+        untrack = self._track(probe)
+        try:
+            return await self._run()
+        finally:
+            untrack()
+            self._end_attempts("cancelled")  # the caller cancelled: attempts cut off
+
+    async def _run(self) -> DAGExecutionResult:
         settings = self._settings
         started = self._loop.time()
         started_at = self._wall(started)
@@ -286,6 +307,8 @@ class DagRun:
     async def _work(self, watchdog: Watchdog) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
         plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
+        # Observed runs go through _observed_attempt; the others pay nothing per attempt.
+        run_attempt = _run_attempt if self._probe is None else self._observed_attempt
         clock = self._loop.time
         body, default_timeout = self._body, self._settings.attempt_timeout
         timeouts = self._settings.timeout_overrides
@@ -463,6 +486,8 @@ class DagRun:
         if self._recorder is not None and not self._keep(i, start, first, end, output, retries):
             return
         self._table.record(i, first, end, output, None, retries)
+        if self._probe is not None:
+            self._probe.task_ended(task_id, "success")
         if self._progress is not None:
             self._progress.task_done(task_id, TaskStatus.SUCCESS)
         plan = self._plan
@@ -536,6 +561,10 @@ class DagRun:
         if self._recorder is not None:
             status = "timeout" if timed_out else "failed"
             self._recorder.attempt(i, attempt, status, message, started, now)
+        if self._attempts:
+            probe = self._attempts.pop(i, None)
+            if probe is not None:
+                probe.end("timeout" if timed_out else "failed", exc, delay if retry else None)
         retrying.failures.append(
             AttemptFailure(
                 message, timed_out, circuit_open, overload, type(exc).__name__,
@@ -627,6 +656,8 @@ class DagRun:
         if self._progress is not None:
             self._progress.task_done(task_id, status)
         skipped = self._plan.fail(i, status)
+        if self._probe is not None:
+            self._probe.task_ended(task_id, status.value, error)
         events = self._events
         if events.active:
             events.emit(EventType.TASK_FAILED, task_id, status=status.value, error=error)
@@ -657,6 +688,8 @@ class DagRun:
                 error = skip_error(failed_deps, root)
             self._table.record(s, now, now, None, error)
             self._store_outcome(s, TaskStatus.SKIPPED, None, error, now, now, 0)
+            if self._probe is not None:
+                self._probe.task_ended(task_id, "skipped", error)
             if self._progress is not None:
                 self._progress.task_done(task_id, TaskStatus.SKIPPED)
             if self._events.active:
@@ -815,6 +848,11 @@ class DagRun:
             retries = 0 if retrying is None else len(retrying.failures)
             self._table.record(i, first, now, None, error, retries)
             self._store_outcome(i, status, None, error, first, now, retries)
+            if self._probe is not None:
+                attempt = self._attempts.pop(i, None)
+                if attempt is not None:
+                    attempt.end(status.value)
+                self._probe.task_ended(task_id, status.value, error)
             if self._progress is not None:
                 self._progress.task_done(task_id, status)
             if self._events.active:
@@ -825,6 +863,53 @@ class DagRun:
                     error=error,
                     started=was_started,
                 )
+
+    # -- observation (observe.py) ---------------------------------------------
+
+    async def _observed_attempt(
+        self, body: TaskBody, task_id: Any, spec: Any, watchdog: Watchdog, limit: float,
+        now: float,
+    ) -> Any:  # fmt: skip
+        """``run_attempt`` with the attempt's probe current while the body runs.
+
+        A success ends the probe here; a failed or cut-off attempt's probe is
+        ended once the run knows what follows (a retry and its delay, or not).
+        """
+        assert self._probe is not None
+        i = self._graph.index[task_id]
+        retrying = self._retrying.get(i)
+        number = 1 if retrying is None else len(retrying.failures) + 1
+        group = None if self._groups is None else self._groups.names[self._groups.group_of[i]]
+        probe = self._probe.attempt(task_id, number, group)
+        try:
+            output = await _run_attempt(body, task_id, spec, watchdog, limit, now)
+        except BaseException:
+            probe.release()
+            self._attempts[i] = probe
+            raise
+        probe.release()
+        probe.end("success")
+        return output
+
+    def _track(self, probe: ExecutionProbe) -> Any:
+        windows: list[WindowGauge] = [("global", None, self._window_limit)]
+        if self._groups is not None:
+            for name, window in zip(self._groups.names, self._groups.windows, strict=True):
+                if name is not None:
+                    windows.append(("group", name, _limit_of(window)))
+        if self._semaphore is not None:
+            sem = self._semaphore
+            windows.append(("semaphore", None, lambda: sem.limit))
+        plan = self._plan
+        return probe.track(lambda: len(plan.ready), windows)
+
+    def _window_limit(self) -> int:
+        return self._window.limit
+
+    def _end_attempts(self, status: str) -> None:
+        attempts, self._attempts = self._attempts, {}
+        for probe in attempts.values():
+            probe.end(status)
 
     # -- fan-out -------------------------------------------------------------
 
@@ -921,6 +1006,8 @@ class DagRun:
                 error = f"the store could not keep the output: {exc}"
         events = self._events
         table.record(p, first, now, outputs, error, retries)
+        if self._probe is not None:
+            self._probe.task_ended(task_id, "success" if error is None else "failed", error)
         if self._progress is not None:
             self._progress.task_done(
                 task_id, TaskStatus.SUCCESS if error is None else TaskStatus.FAILED

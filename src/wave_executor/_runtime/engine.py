@@ -29,12 +29,14 @@ from wave_executor._runtime.events import EventHub
 from wave_executor._runtime.fan_out import ChildFunction, ChildGroups, check_fan_out, with_children
 from wave_executor._runtime.learned import learned_costs
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.observe import ExecutionProbe
+from wave_executor._runtime.observe import execution as observed_execution
 from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 from wave_executor.progress import Progress
 
-__all__ = ["DagOptions", "check_graph_arguments", "run_dag"]
+__all__ = ["DagOptions", "check_graph_arguments", "end_probe", "run_dag"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,19 @@ def check_graph_arguments(tasks: object, task_executor: object) -> None:
         raise TypeError(f"tasks must be a mapping of task id to spec, got {type(tasks).__name__}")
     if not callable(task_executor):
         raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
+
+
+def end_probe(probe: ExecutionProbe, result: DAGExecutionResult) -> None:
+    """End an execution's probe with the run's outcome and totals."""
+    probe.end(
+        "success" if result.succeeded else "failed",
+        None,
+        total_tasks=result.total_tasks,
+        successful_tasks=result.total_successful,
+        failed_tasks=result.total_failed,
+        skipped_tasks=result.total_skipped,
+        stopped_reason=result.stopped_reason,
+    )
 
 
 async def run_dag(
@@ -119,6 +134,8 @@ async def run_dag(
         raise ValueError("run_id is given without a store: pass store= to make the run durable")
     restored = await recorder.begin(parents) if recorder is not None else {}
     events = hub.stream(execution_id, enabled=config.emit_events)
+    run_id = None if recorder is None else recorder.run_id
+    probe = observed_execution("dag", execution_id, run_id, len(graph))
     run = DagRun(
         graph=graph,
         specs=tasks,
@@ -134,6 +151,7 @@ async def run_dag(
         recorder=recorder,
         restored=restored,
         rules=rules,
+        probe=probe,
         progress=progress,
         fan_out_parents=parents,
         child_groups=child_groups,
@@ -143,7 +161,14 @@ async def run_dag(
     try:
         if progress is not None:
             progress.start(len(graph))
-        result = await run.run()
+        try:
+            result = await run.run()
+        except BaseException as exc:
+            if probe is not None:
+                probe.end("cancelled", exc)
+            raise
+        if probe is not None:
+            end_probe(probe, result)
         outcome = RunOutcome.COMPLETED if result.succeeded else RunOutcome.FAILED
         await events.drain()
     finally:

@@ -38,8 +38,11 @@ from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._core.waves import ExecutionContext, WaveDefinition, WaveResult, unmet_policy
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.dag_run import DagRun
+from wave_executor._runtime.engine import end_probe
 from wave_executor._runtime.events import EventSink, RunEvents, TaggedEvents
 from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.observe import ExecutionProbe
+from wave_executor._runtime.observe import execution as observed_execution
 from wave_executor._runtime.progress_feed import ProgressFeed
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 
@@ -93,11 +96,32 @@ class LevelRun:
         self._loop = asyncio.get_running_loop()
         self._clock = RunClock(self._loop.time(), time.time())
         events.clock = self._clock
+        self._probe: ExecutionProbe | None = None  # spans and metrics (observe.py)
 
     def _wall(self, t: float) -> datetime:
         return self._clock.wall(t)
 
     async def run(self, execution_id: str) -> ExecutionContext:
+        probe = self._probe = observed_execution("level", execution_id, None, len(self._tasks))
+        if probe is None:
+            return await self._run(execution_id)
+        try:
+            ctx = await self._run(execution_id)
+        except BaseException as exc:
+            probe.end("cancelled", exc)
+            raise
+        probe.end(
+            "success" if ctx.succeeded else "failed",
+            None,
+            total_tasks=ctx.total_tasks,
+            successful_tasks=ctx.total_successful,
+            failed_tasks=ctx.total_failed,
+            skipped_tasks=ctx.total_skipped,
+            stopped_reason=ctx.stopped_reason,
+        )
+        return ctx
+
+    async def _run(self, execution_id: str) -> ExecutionContext:
         cfg, events, loop = self._cfg, self._events, self._loop
         start = loop.time()
         ctx = ExecutionContext(
@@ -199,6 +223,8 @@ class LevelRun:
             if bad:
                 error = skip_error(bad)
                 results[task_id] = self._skipped(task_id, wave_id, error, t0)
+                if self._probe is not None:
+                    self._probe.task_ended(task_id, "skipped", error)
                 events.emit(
                     EventType.TASK_SKIPPED, task_id, failed_deps=bad, wave_id=wave_id, wave_index=k
                 )
@@ -310,6 +336,8 @@ class LevelRun:
             error = rule_skip_error(rule, shown)
         result = self._skipped(task_id, wave_id, error, now)
         result.skip_reason = reason
+        if self._probe is not None:
+            self._probe.task_ended(task_id, "skipped", error)
         self._events.emit(
             EventType.TASK_SKIPPED, task_id, failed_deps=bad, skip_reason=reason.value,
             trigger_rule=rule.value, wave_id=wave_id, wave_index=k,
@@ -340,6 +368,10 @@ class LevelRun:
         events: EventSink = self._events
         if events.active:
             events = TaggedEvents(events, {"wave_id": wave_id, "wave_index": k}, _WAVE_RUN_EVENTS)
+        probe = None
+        if self._probe is not None:
+            attributes = {"wave_id": wave_id, "wave_index": k, "total_tasks": len(specs)}
+            probe = self._probe.child("wave", attributes)
         run = DagRun(
             graph=graph,
             specs=specs,
@@ -353,9 +385,18 @@ class LevelRun:
             semaphore=options.semaphore,
             clock=self._clock,
             wave_id=wave_id,
+            probe=probe,
             progress=self._progress,
         )
-        return await run.run()
+        if probe is None:
+            return await run.run()
+        try:
+            result = await run.run()
+        except BaseException as exc:
+            probe.end("cancelled", exc)
+            raise
+        end_probe(probe, result)
+        return result
 
     def _skipped(self, task_id: Any, wave_id: str, error: str, now: float) -> TaskResult:
         if self._progress is not None:
@@ -378,6 +419,8 @@ class LevelRun:
                 results[task_id] = self._results[task_id] = self._skipped(
                     task_id, wave_id, error, now
                 )
+                if self._probe is not None:
+                    self._probe.task_ended(task_id, "skipped", error)
                 events.emit(
                     EventType.TASK_SKIPPED,
                     task_id,

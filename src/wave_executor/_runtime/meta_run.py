@@ -50,6 +50,8 @@ from wave_executor._runtime.direct_nodes import (
 from wave_executor._runtime.events import EventHub, EventSink, RunEvents
 from wave_executor._runtime.node_events import NodeEvents
 from wave_executor._runtime.node_runners import DagNodeRunner, NodeRunner, inject_upstream
+from wave_executor._runtime.observe import ExecutionProbe
+from wave_executor._runtime.observe import execution as observed_execution
 from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import RunSettings, group_budget, resolve_groups, run_settings
 from wave_executor.progress import Progress
@@ -154,6 +156,28 @@ class MetaRun:
     # -- the run ---------------------------------------------------------------
 
     async def run(self) -> MetaDAGResult:
+        node_types = {node_id: spec.node_type for node_id, spec in self._nodes.items()}
+        probe = observed_execution(
+            "meta", self.execution_id, self._run_id, len(self._nodes), node_types
+        )
+        if probe is None:
+            return await self._run(None)
+        try:
+            result = await self._run(probe)
+        except BaseException as exc:
+            probe.end("cancelled", exc)
+            raise
+        probe.end(
+            "success" if result.succeeded else "failed",
+            None,
+            total_nodes=result.total_nodes,
+            successful_nodes=result.successful_nodes,
+            failed_nodes=result.failed_nodes,
+            skipped_nodes=result.skipped_nodes,
+        )
+        return result
+
+    async def _run(self, probe: ExecutionProbe | None) -> MetaDAGResult:
         events, nodes = self._events, self._nodes
         start = self._now()
         progress = self._progress
@@ -161,7 +185,7 @@ class MetaRun:
             if progress is not None:
                 progress.start(len(nodes))
             events.emit(EventType.META_EXECUTION_STARTED, None, total_nodes=len(nodes))
-            outer = await self._node_run().run()
+            outer = await self._node_run(probe).run()
             rows = outer.task_results
 
             def from_row(node_id: Hashable) -> MetaDAGNodeResult:
@@ -204,7 +228,7 @@ class MetaRun:
             await events.close()
         return result
 
-    def _node_run(self) -> DagRun:
+    def _node_run(self, probe: ExecutionProbe | None) -> DagRun:
         """The engine run whose tasks are the nodes."""
         nodes, cfg = self._nodes, self._cfg
         specs = dict.fromkeys(nodes)
@@ -226,6 +250,7 @@ class MetaRun:
             groups=groups,
             clock=self._clock,
             rules=parse_rules(self._rules, graph.index),
+            probe=probe,
             progress=self._progress,
         )
 

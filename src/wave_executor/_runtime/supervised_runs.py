@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 from wave_executor._core.reconcile import SupervisedStatus
+from wave_executor._runtime import observe
 from wave_executor._runtime.attempt import AttemptTimeout, TaskBody, Watchdog, run_attempt
 from wave_executor._runtime.reaper import (
     RECANCEL_EVERY_S,
@@ -96,14 +97,17 @@ class RunTable:
         on_exit: Callable[[Hashable, int, Exit], None],
         on_ready: Callable[[Hashable, int], None],
         name: str,
+        reconciler_id: str = "",
     ) -> None:
         self._body = body
+        self._rid = reconciler_id
         self._on_exit = on_exit
         self._on_ready = on_ready
         self._name = name
         self._runs: dict[Hashable, tuple[int, asyncio.Task[Any]]] = {}
         self._cancelling: dict[int, _Cancel] = {}
         self._overdue: dict[int, asyncio.TimerHandle] = {}  # timeouts past due, by run id
+        self._probes: dict[int, observe.AttemptProbe] = {}  # observed runs (observe.py)
         self._seq = 0
 
     def __len__(self) -> int:
@@ -132,10 +136,11 @@ class RunTable:
         run_id: int,
         argument: Any,
         limit: float,
+        number: int = 1,
     ) -> None:
-        """Start run ``run_id`` of ``task_id`` (which must have no live run)."""
+        """Start run ``run_id`` of ``task_id`` (which must have no live run), its ``number``-th."""
         assert task_id not in self._runs, f"{task_id!r} already has a live run"
-        coro = self._run(task_id, run_id, argument, limit)
+        coro = self._run(task_id, run_id, argument, limit, number)
         task = loop.create_task(coro, name=f"{self._name}: {task_id}")
         self._runs[task_id] = (run_id, task)
         task.add_done_callback(partial(self._done, task_id, run_id))
@@ -185,16 +190,24 @@ class RunTable:
             self.cancel(task_id, TIMED_OUT)
             self._cancelling[run_id].timeout_error = str(AttemptTimeout(limit))
 
-    async def _run(self, task_id: Hashable, run_id: int, argument: Any, limit: float) -> Any:
+    async def _run(
+        self, task_id: Hashable, run_id: int, argument: Any, limit: float, number: int
+    ) -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
         watchdog = Watchdog(loop, task)
         _CURRENT_RUN.set(_RunHandle(self._on_ready, task_id, run_id))  # this task's context only
+        observer = observe.current
+        probe = None
+        if observer is not None:  # current in this task until the body ends; ended in _done
+            probe = self._probes[run_id] = observer.supervised(self._rid, task_id, number)
         try:
             return await run_attempt(self._body, task_id, argument, watchdog, limit, loop.time())
         finally:
             watchdog.close()
+            if probe is not None:
+                probe.release()
 
     def _done(self, task_id: Hashable, run_id: int, task: asyncio.Task[Any]) -> None:
         if self._runs.get(task_id, (None,))[0] == run_id:
@@ -216,6 +229,11 @@ class RunTable:
                 exit_ = Exit(
                     SupervisedStatus.STOPPED, cancelled=cancel.reason, upstream=cancel.upstream
                 )
+        if self._probes:
+            probe = self._probes.pop(run_id, None)
+            if probe is not None:
+                error = None if task.cancelled() else task.exception()
+                probe.end(exit_.status.value, error)
         self._on_exit(task_id, run_id, exit_)
 
 

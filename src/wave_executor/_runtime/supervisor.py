@@ -41,6 +41,7 @@ from wave_executor._core.reconcile import (
 from wave_executor._core.restart import RestartPolicy, RestartSettings, check_timeout, decide
 from wave_executor._core.run_clock import RunClock
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
+from wave_executor._runtime import observe
 from wave_executor._runtime.attempt import TaskBody
 from wave_executor._runtime.reaper import CANCEL_GRACE_S, RECANCEL_EVERY_S
 from wave_executor._runtime.supervised_runs import Exit, RunTable
@@ -89,7 +90,9 @@ class Supervisor:
         self._writer = (
             None if store is None else CheckpointWriter(store, reconciler_id, self._entry)
         )
-        self._runs = RunTable(body, self._on_exit, self._on_ready, f"reconciler {reconciler_id!r}")
+        self._runs = RunTable(
+            body, self._on_exit, self._on_ready, f"reconciler {reconciler_id!r}", reconciler_id
+        )
         self.desired: dict[Hashable, ReconcileTaskSpec] = {}
         self.deps: dict[Hashable, tuple[Hashable, ...]] = {}
         self._dependents: dict[Hashable, list[Hashable]] = {}
@@ -382,7 +385,10 @@ class Supervisor:
             record, _S.RUNNING, EventType.TASK_STARTED, restart_count=restarts, run=record.runs
         )
         limit = check_timeout(spec.timeout_s)
-        self._runs.start(self._bind_loop(), task_id, run_id, argument, limit)
+        observer = observe.current
+        if restarts and observer is not None:
+            observer.restarted(self._rid, task_id)
+        self._runs.start(self._bind_loop(), task_id, run_id, argument, limit, record.runs)
 
     def _on_exit(self, task_id: Hashable, run_id: int, exit_: Exit) -> None:
         if self._waiting_slot:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import Executor
 from typing import Any
 
-__all__ = ["PoolBackend", "call_plain", "in_pool"]
+from wave_executor._runtime import observe
+
+__all__ = ["PoolBackend", "call_plain", "in_pool", "in_thread"]
 
 
 def call_plain(body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Any:
@@ -40,12 +43,26 @@ async def in_pool(
     return await asyncio.wrap_future(future)
 
 
+async def in_thread(
+    pool: Executor, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any
+) -> Any:
+    """``in_pool`` for a thread pool: the body runs in a copy of the caller's context
+    (its context variables, a current trace span), as with ``asyncio.to_thread``."""
+    context = contextvars.copy_context()
+    future = pool.submit(context.run, call_plain, body, task_id, spec)
+    return await asyncio.wrap_future(future)
+
+
 class PoolBackend:
     """A backend over a ``concurrent.futures`` pool, made on first use.
 
     Subclasses say how to make the pool (``_new_pool``); the pool is shared
     by every run that uses the backend until ``close()``.
     """
+
+    #: Whether the pool's workers are other processes, which get the trace context
+    #: as a carrier (``observe.Observer.carry``) rather than a copy of the context.
+    _processes = False
 
     def __init__(self) -> None:
         self._pool: Executor | None = None
@@ -58,6 +75,11 @@ class PoolBackend:
         pool = self._pool
         if pool is None:
             pool = self._start()
+        if not self._processes:
+            return in_thread(pool, body, task_id, spec)
+        observer = observe.current
+        if observer is not None:
+            body = observer.carry(body)
         return in_pool(pool, body, task_id, spec)
 
     def _start(self) -> Executor:

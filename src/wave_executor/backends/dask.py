@@ -33,6 +33,7 @@ import distributed
 from distributed.client import FutureCancelledError, FuturesCancelledError
 
 from wave_executor._core.upstream import DEP_OUTPUTS
+from wave_executor._runtime import observe
 from wave_executor.backends.protocol import RemoteOutput, remote_dep_outputs
 
 __all__ = ["CancelledOnClusterError", "ClusterOutput", "DaskBackend", "WorkerLostError"]
@@ -116,6 +117,9 @@ class DaskBackend:
         client = self._client if self._client is not None else await self._connect()
         spec = await self._by_reference(client, spec)
         key = f"{self._prefix}-{str(task_id)[:80]}-{uuid.uuid4().hex}"
+        observer = observe.current
+        if observer is not None:  # the trace context goes along (wave_executor.otel)
+            body = observer.carry(body)
         future = client.submit(body, task_id, spec, key=key, pure=False)
         try:
             await distributed.wait(future)

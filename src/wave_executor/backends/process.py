@@ -27,6 +27,8 @@ class ProcessBackend(PoolBackend):
     to its end in its process and holds that process until then.
     """
 
+    _processes = True
+
     def __init__(
         self,
         max_workers: int | None = None,
