@@ -37,6 +37,7 @@ __all__ = [
     "UNSET",
     "NotAwaitableError",
     "TaskBody",
+    "call_remote_aware",
     "Watchdog",
     "not_awaitable",
     "resolve_backends",
@@ -317,12 +318,12 @@ def with_backends(
 
     def with_remote(task_id: Any, spec: Any) -> Awaitable[Any]:
         backend = where.get(task_id, default)
-        return _remote_aware(body, backend, task_id, spec, fetch_outputs)
+        return call_remote_aware(body, backend, task_id, spec, fetch_outputs)
 
     return with_remote
 
 
-async def _remote_aware(
+async def call_remote_aware(
     body: TaskBody, backend: Backend | None, task_id: Any, spec: Any, fetch_outputs: bool
 ) -> Any:
     if not getattr(backend, "takes_remote_outputs", False):

@@ -21,7 +21,7 @@ from wave_executor._core.config import WaveConfig
 from wave_executor._core.fan_out import ChildId
 from wave_executor._core.graph import Graph
 from wave_executor._core.window import Window
-from wave_executor._runtime.attempt import BackendSpec, TaskBody, _remote_aware
+from wave_executor._runtime.attempt import BackendSpec, TaskBody, call_remote_aware
 from wave_executor._runtime.settings import Groups, GroupSpec, group_budget
 from wave_executor.backends.inline import InlineBackend
 from wave_executor.backends.protocol import Backend, RemoteOutput
@@ -105,7 +105,7 @@ def with_children(
         if backend is None:
             return fn(task_id, spec)  # type: ignore[no-any-return]
         if getattr(backend, "keeps_outputs", False):
-            return _remote_aware(fn, backend, task_id, spec, True)
+            return call_remote_aware(fn, backend, task_id, spec, True)
         pending: Awaitable[Any] = backend.call(fn, task_id, spec)
         return pending
 
