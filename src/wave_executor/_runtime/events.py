@@ -153,6 +153,8 @@ class RunEvents:
             await asyncio.wait({task})
         finally:
             await self.close()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error  # a BaseException of a callback's own: it ended the delivery
 
     async def close(self) -> None:
         """End the dispatcher now; undelivered coroutines are closed, not leaked."""
@@ -161,6 +163,8 @@ class RunEvents:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task})
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: drain() raises it, a run that failed keeps its own
         while self._pending:
             awaitable = self._pending.popleft()
             if inspect.iscoroutine(awaitable):

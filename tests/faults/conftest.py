@@ -1,0 +1,62 @@
+"""Prints the fault tally after a session that ran the campaign, and holds it to its size.
+
+``./dev faults`` runs the campaign alone. When every test of the campaign
+ran, fewer than ``MIN_FAULTS`` faults injected fails the session: the
+campaign must not shrink unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.faults.harness import TALLY
+
+MIN_FAULTS = 1000
+HERE = Path(__file__).parent
+_ran: Counter[str] = Counter()
+
+
+def _in_campaign(item: pytest.Item) -> bool:
+    return HERE in Path(str(item.path)).parents
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _ran["collected"] = sum(1 for item in items if _in_campaign(item))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and f"{HERE.name}/" in report.nodeid:
+        _ran["passed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not TALLY:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("fault injection")
+    by_site: Counter[tuple[str, str]] = Counter()
+    by_outcome: Counter[str] = Counter()
+    kinds = sorted({kind for _, _, kind, _ in TALLY})
+    for (family, site, kind, outcome), n in TALLY.items():
+        by_site[f"{family}: {site}", kind] += n
+        by_outcome[outcome] += n
+    sites = sorted({s for s, _ in by_site})
+    width = max(len(s) for s in sites)
+    write(f"{'site':<{width}} " + " ".join(f"{k[:12]:>12}" for k in kinds) + f" {'total':>7}")
+    for s in sites:
+        row = [by_site[s, k] for k in kinds]
+        write(f"{s:<{width}} " + " ".join(f"{n:>12}" for n in row) + f" {sum(row):>7}")
+    write("")
+    for outcome, n in by_outcome.most_common():
+        write(f"{n:>7}  {outcome}")
+    write(f"{sum(TALLY.values()):>7}  faults injected in all")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    total = sum(TALLY.values())
+    if _ran["collected"] and _ran["passed"] == _ran["collected"] and total < MIN_FAULTS:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nthe fault campaign injected {total} faults, fewer than {MIN_FAULTS}")

@@ -1,0 +1,113 @@
+"""The fault-injection harness: exception kinds, call-site counters, checks, tallies.
+
+A campaign test runs a scenario once without a fault to count how many
+times each call site (a task body, an event callback, a store method...)
+is called, then once per ``(kind, site, k)``: the site raises an exception
+of ``kind`` at its ``k``-th call, for every ``k`` of the clean run. Every
+fault injected is tallied in ``TALLY`` with the outcome the caller saw, and
+``tests/faults/conftest.py`` prints the tally at the end of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Boom(Exception):
+    """An ordinary exception of the user's own."""
+
+
+class Abort(BaseException):
+    """A ``BaseException`` of the user's own (not an ``Exception``)."""
+
+
+#: The exception kinds injected, by name.
+KINDS: dict[str, Callable[[], BaseException]] = {
+    "Exception": lambda: Boom("injected fault"),
+    "ValueError": lambda: ValueError("injected fault"),
+    "CancelledError": asyncio.CancelledError,
+    "KeyboardInterrupt": KeyboardInterrupt,
+    "SystemExit": lambda: SystemExit(3),
+    "BaseException": lambda: Abort("injected fault"),
+}
+#: Kinds that are "stop the program" signals: they must reach the caller.
+FATAL = ("KeyboardInterrupt", "SystemExit", "BaseException")
+#: Kinds an ordinary failure is made of.
+ORDINARY = ("Exception", "ValueError", "CancelledError")
+
+#: (family, site, kind, outcome) -> faults injected.
+TALLY: Counter[tuple[str, str, str, str]] = Counter()
+
+
+def tally(family: str, site: str, kind: str, outcome: str) -> None:
+    TALLY[family, site, kind, outcome] += 1
+
+
+@dataclass
+class Faults:
+    """Counts calls per site; raises ``kind`` at the ``k``-th call of ``site``."""
+
+    site: str | None = None
+    k: int = 0
+    kind: str = "Exception"
+    calls: Counter[str] = field(default_factory=Counter)
+    fired: BaseException | None = None
+
+    def hit(self, site: str) -> None:
+        """Called at the start of every call into user code at ``site``."""
+        self.calls[site] += 1
+        if site == self.site and self.calls[site] == self.k and self.fired is None:
+            self.fired = exc = KINDS[self.kind]()
+            raise exc
+
+
+def outcome_of(fired: BaseException | None, raised: BaseException | None) -> str:
+    """How a fault ended, for the tally."""
+    if fired is None:
+        return "not reached"
+    if raised is None:
+        return "run completed"
+    if raised is fired or type(raised) is type(fired):
+        return f"{type(fired).__name__} reached the caller"
+    return f"{type(raised).__name__} reached the caller"
+
+
+def open_timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+    """Timer handles still armed on ``loop`` (asyncio keeps them in ``_scheduled``)."""
+    scheduled: list[asyncio.TimerHandle] = getattr(loop, "_scheduled", [])
+    return [h for h in scheduled if not h.cancelled()]
+
+
+def pending_tasks(loop: asyncio.AbstractEventLoop) -> set[asyncio.Task[Any]]:
+    """Tasks of ``loop`` not done, besides the one asking."""
+    try:
+        current = asyncio.current_task(loop)
+    except RuntimeError:
+        current = None
+    return {t for t in asyncio.all_tasks(loop) if t is not current and not t.done()}
+
+
+@contextmanager
+def no_new_threads() -> Iterator[None]:
+    """Fails if a thread started inside the block is still alive after it."""
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for t in left:  # a pool thread may take a moment to notice its shutdown
+        t.join(timeout=2.0)
+    left = [t for t in left if t.is_alive()]
+    assert not left, f"threads left behind: {left}"
+
+
+TERMINAL_EVENTS = ("TASK_COMPLETED", "TASK_FAILED", "TASK_SKIPPED")
+
+
+def terminal_counts(events: list[tuple[str, dict[str, Any]]]) -> Counter[Any]:
+    """task id -> number of terminal events received for it."""
+    return Counter(e["task_id"] for t, e in events if t in TERMINAL_EVENTS)
