@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import Recorder, leftover_tasks
-from wave_executor import AdaptiveSemaphore, DAGExecutor, WaveConfig
+from wave_executor import AdaptiveSemaphore, DAGExecutor, WaveConfig, WaveReconciler
+from wave_executor.reconciler import InMemoryCheckpointStore
 from wave_executor.store import AttemptRecord, JsonSerializer, MemoryStore, TaskRecord
 from wave_executor.testing import run_virtual
 
@@ -200,3 +201,41 @@ def test_logging_is_quiet_for_a_healthy_semaphore(caplog: pytest.LogCaptureFixtu
     result, _ = run_virtual(main())
     assert result.succeeded
     assert "failed to record" not in caplog.text
+
+
+def test_stop_while_start_is_restoring_leaves_the_reconciler_stopped() -> None:
+    """stop() came back while start() still awaited the checkpoint store; start()
+    then went on and started the control loop: a reconciler running after stop()."""
+    loading = asyncio.Event()
+    release = asyncio.Event()
+
+    class SlowStore(InMemoryCheckpointStore):
+        async def load_reconciler_state(self, reconciler_id: str) -> Any:
+            loading.set()
+            await release.wait()
+            return await super().load_reconciler_state(reconciler_id)
+
+    starts: list[Any] = []
+
+    async def body(task_id: Any, spec: Any) -> None:
+        starts.append(task_id)
+        await asyncio.sleep(1000)
+
+    async def main() -> Any:
+        r = WaveReconciler(body, checkpoint_store=SlowStore())
+        await r.update({"a": {}})
+        start = asyncio.ensure_future(r.start())
+        await loading.wait()
+        async with asyncio.timeout(100):
+            await r.stop()
+            release.set()
+            await start
+        await asyncio.sleep(1)
+        running = r.running
+        await r.stop()  # ends the old code's control loop, so that the test can end
+        return running, await leftover_tasks()
+
+    (running, left), _ = run_virtual(main())
+    assert not running
+    assert starts == []
+    assert left == set()

@@ -102,6 +102,7 @@ class Supervisor:
         self._stopping = False
         self._unannounced_stop = False  # stopped, but stop() has not finished yet
         self._restored = False
+        self._stops = 0  # stop() calls so far: a start() that sees one come gives way
         self._loop: asyncio.AbstractEventLoop | None = None
         self._origin = RunClock(0.0, time.time())  # for display
         self.started_at: float | None = None
@@ -121,19 +122,24 @@ class Supervisor:
         return self._loop.time() - self.started_at
 
     async def start(self) -> None:
-        """Start the control loop; on the first start, restore from the store first."""
+        """Start the control loop; on the first start, restore from the store first.
+
+        A ``stop()`` called while the store is read wins: this returns
+        without starting (a later ``start()`` starts from what was restored).
+        """
         if self._control is not None:
             return
         loop = self._bind_loop()
         restored = 0
         if self._writer is not None and not self._restored:
             self._restored = True  # set before awaiting: a concurrent start() must not restore
+            stops = self._stops
             try:
                 restored = await self._restore(self._writer)
             except BaseException:
                 self._restored = False
                 raise
-            if self._control is not None:
+            if self._control is not None or self._stops != stops:
                 return
         self._stopping = False
         self.started_at = loop.time()
@@ -157,6 +163,7 @@ class Supervisor:
         and cancelled again, and a later ``stop()`` waits for them again.
         """
         self._stopping = True
+        self._stops += 1
         control, self._control = self._control, None
         if control is not None:
             control.cancel()
