@@ -16,20 +16,28 @@ from tests.faults.harness import TALLY
 
 MIN_FAULTS = 1000
 HERE = Path(__file__).parent
-_ran: Counter[str] = Counter()
+#: The campaign's modules (the others here test single defects).
+CAMPAIGN = frozenset(p.name for p in HERE.glob("test_*_faults.py"))
+_collected: set[str] = set()
+_outcomes: Counter[str] = Counter()
 
 
-def _in_campaign(item: pytest.Item) -> bool:
-    return HERE in Path(str(item.path)).parents
+def _campaign_module(nodeid: str) -> str | None:
+    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return name if name in CAMPAIGN and f"{HERE.name}/" in nodeid else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    _ran["collected"] = sum(1 for item in items if _in_campaign(item))
+    for item in items:
+        module = _campaign_module(item.nodeid)
+        if module is not None:
+            _collected.add(module)
+            _outcomes["collected"] += 1
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed and f"{HERE.name}/" in report.nodeid:
-        _ran["passed"] += 1
+    if report.when == "call" and report.passed and _campaign_module(report.nodeid):
+        _outcomes["passed"] += 1
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -56,7 +64,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The whole campaign ran and passed: it must have injected ``MIN_FAULTS`` at least."""
+    whole = _collected == CAMPAIGN and _outcomes["passed"] == _outcomes["collected"]
     total = sum(TALLY.values())
-    if _ran["collected"] and _ran["passed"] == _ran["collected"] and total < MIN_FAULTS:
+    if whole and total < MIN_FAULTS:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print(f"\nthe fault campaign injected {total} faults, fewer than {MIN_FAULTS}")

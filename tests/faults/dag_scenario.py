@@ -163,6 +163,10 @@ class FaultyStore:
         self.faults.hit("store.delete_reconciler_task")
         await self.real.delete_reconciler_task(reconciler_id, task_id)
 
+    async def delete_reconciler_state(self, reconciler_id: str, task_id: str) -> None:
+        self.faults.hit("store.delete_reconciler_state")
+        await self.real.delete_reconciler_state(reconciler_id, task_id)
+
     async def close(self) -> None:
         self.faults.hit("store.close")
         await self.real.close()

@@ -133,27 +133,20 @@ def test_a_semaphore_whose_feedback_raises_does_not_end_the_run(
     assert f"failed to record a {method.removeprefix('record_')}" in caplog.text
 
 
-@pytest.mark.parametrize("where", ["body", "sync callback"])
-def test_a_base_exception_of_the_callers_own_reaches_them_as_itself(where: str) -> None:
+def test_a_base_exception_of_the_callers_own_reaches_them_as_itself() -> None:
     """It used to come out wrapped in the engine's BaseExceptionGroup."""
 
     async def body(task_id: Any, spec: Any) -> Any:
         await asyncio.sleep(0.1)
-        if where == "body" and task_id == "b":
+        if task_id == "b":
             raise Fatal("stop")
         return task_id
-
-    def callback(event_type: str, event: dict[str, Any]) -> None:
-        if where == "sync callback" and event_type == "TASK_STARTED" and event["task_id"] == "b":
-            raise Fatal("stop")
 
     store = MemoryStore()
 
     async def main() -> Any:
-        executor = DAGExecutor()
-        executor.on_event(callback)
         try:
-            await executor.execute(TASKS, DEPS, body, store=store, run_id="r")
+            await DAGExecutor().execute(TASKS, DEPS, body, store=store, run_id="r")
         finally:
             assert await leftover_tasks() == set()
 
@@ -163,31 +156,100 @@ def test_a_base_exception_of_the_callers_own_reaches_them_as_itself(where: str) 
     assert info is not None and info.status == "interrupted"
 
 
-def test_a_base_exception_from_an_async_callback_reaches_the_caller() -> None:
-    """It used to end the event delivery silently (later events lost, run "fine")."""
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_callbacks_own_base_exception_is_logged_like_any_callback_error(
+    sync: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As documented: only KeyboardInterrupt and SystemExit get through. A sync one
+    used to end the run, an async one the delivery of every later event."""
     seen = Recorder()
 
-    async def callback(event_type: str, event: dict[str, Any]) -> None:
-        await asyncio.sleep(0)
+    def raise_once(event_type: str, event: dict[str, Any]) -> None:
         if event_type == "TASK_COMPLETED" and event["task_id"] == "a":
             raise Fatal("stop")
 
-    async def body(task_id: Any, spec: Any) -> Any:
-        await asyncio.sleep(0.1)
-        return task_id
+    async def async_callback(event_type: str, event: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        raise_once(event_type, event)
 
     async def main() -> Any:
         executor = DAGExecutor()
         executor.on_event(seen)
-        executor.on_event(callback)
+        executor.on_event(raise_once if sync else async_callback)
+        result = await executor.execute(TASKS, DEPS, echo)
+        return result, await leftover_tasks()
+
+    (result, left), _ = run_virtual(main())
+    assert result.succeeded and left == set()
+    assert seen.types(kind="TASK_COMPLETED") == ["TASK_COMPLETED"] * 3
+    assert "callback" in caplog.text and "Fatal: stop" in caplog.text
+
+
+def test_a_reconciler_callbacks_own_base_exception_does_not_kill_its_control_loop() -> None:
+    """The control loop died of it, and wait_until_complete() waited for good."""
+
+    def callback(event_type: str, event: dict[str, Any]) -> None:
+        if event_type == "TASK_STARTED":
+            raise Fatal("stop")
+
+    async def main() -> Any:
+        r = WaveReconciler(echo)
+        r.on_event(callback)
+        async with r:
+            await r.update({"a": {}, "b": {}}, {"b": ["a"]})
+            done = await r.wait_until_complete(timeout=60)
+        return done, r.get_status().task_states, await leftover_tasks()
+
+    (done, states, left), _ = run_virtual(main())
+    assert done and states == {"a": "success", "b": "success"} and left == set()
+
+
+class Checkpoints(InMemoryCheckpointStore):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error: BaseException | None = error
+
+    async def save_reconciler_state(self, *args: Any) -> None:
+        error, self.error = self.error, None  # fails once
+        if error is not None:
+            raise error
+        await super().save_reconciler_state(*args)
+
+
+def test_a_checkpoint_store_raising_cancelled_error_is_logged_not_raised_by_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """stop() raised CancelledError at its caller, who had cancelled nothing."""
+
+    async def main() -> Any:
+        r = WaveReconciler(echo, checkpoint_store=Checkpoints(asyncio.CancelledError()))
+        await r.start()
+        await r.update({"a": {}})
+        await r.wait_until_complete(timeout=60)
+        await r.stop()
+        return await leftover_tasks()
+
+    left, _ = run_virtual(main())
+    assert left == set()
+    assert "checkpoint of task 'a' failed" in caplog.text
+
+
+def test_a_checkpoint_stores_own_base_exception_reaches_the_caller_of_stop() -> None:
+    """It ended the checkpoint writer silently, and stop() said nothing of it."""
+
+    async def main() -> Any:
+        r = WaveReconciler(echo, checkpoint_store=Checkpoints(Fatal("disk gone")))
+        await r.start()
+        await r.update({"a": {}})
+        await r.wait_until_complete(timeout=60)
+        await asyncio.sleep(1)  # the writer task meets the failure, not stop()
         try:
-            await executor.execute(TASKS, DEPS, body)
+            await r.stop()
         finally:
             assert await leftover_tasks() == set()
 
     with pytest.raises(Fatal):
         run_virtual(main())
-    assert seen.types(kind="TASK_COMPLETED") == ["TASK_COMPLETED"] * 3
 
 
 def test_logging_is_quiet_for_a_healthy_semaphore(caplog: pytest.LogCaptureFixture) -> None:

@@ -210,9 +210,11 @@ class Supervisor:
     async def settle(self) -> None:
         """When not running: write pending checkpoints and deliver pending events now."""
         if self._control is None:
-            if self._writer is not None:
-                await self._writer.close()
-            await self.events.drain()
+            try:
+                if self._writer is not None:
+                    await self._writer.close()
+            finally:
+                await self.events.drain()
 
     async def wait_complete(self, limit: float) -> bool:
         """Wait until every desired task not under "always" is terminal (woken, not polled)."""

@@ -94,7 +94,9 @@ class CheckpointWriter:
 
     ``entry(task_id)`` is read when the save happens, so a task that changed
     ten times while the store was busy is written once, as it is now. Store
-    errors are logged, never raised into the reconciler.
+    errors are logged, never raised into the reconciler (``CancelledError``
+    from the store included); a ``BaseException`` of the store's own ends
+    the writer and is raised by ``close()``, that is by ``stop()``.
     """
 
     def __init__(
@@ -133,14 +135,22 @@ class CheckpointWriter:
             await asyncio.wait({task})
         self._wake = None
         await self.flush()
+        if task is not None and not task.cancelled() and (error := task.exception()) is not None:
+            raise error  # a BaseException of the store's own ended the writer: the caller's
 
     async def flush(self) -> None:
+        me = asyncio.current_task()
         while self._unsaved:
             batch, self._unsaved = self._unsaved, {}
             for task_id in batch:
+                cancelling = 0 if me is None else me.cancelling()
                 try:
                     await self._save(task_id)
-                except Exception:
+                except (Exception, asyncio.CancelledError) as exc:
+                    if isinstance(exc, asyncio.CancelledError) and (
+                        me is None or me.cancelling() > cancelling
+                    ):
+                        raise  # we were cancelled, not the store failing
                     log.exception("reconciler %r: checkpoint of task %r failed", self._rid, task_id)
 
     async def _write_loop(self) -> None:
