@@ -301,3 +301,30 @@ def test_stop_while_start_is_restoring_leaves_the_reconciler_stopped() -> None:
     assert not running
     assert starts == []
     assert left == set()
+
+
+def test_a_cancelled_stop_leaves_no_task_of_the_reconciler_behind() -> None:
+    """stop() cancelled while it awaited the runs left the checkpoint writer alive
+    for good (and, cancelled earlier, the restart timers and the runs too)."""
+
+    async def slow_to_end(task_id: Any, spec: Any) -> None:
+        try:
+            await asyncio.sleep(1000)
+        finally:
+            await asyncio.sleep(0.5)  # it takes a moment to clean up
+
+    async def main() -> Any:
+        r = WaveReconciler(slow_to_end, checkpoint_store=InMemoryCheckpointStore())
+        await r.start()
+        await r.update({"a": {}, "b": {}})
+        await asyncio.sleep(1)
+        stopping = asyncio.ensure_future(r.stop())
+        await asyncio.sleep(0.1)
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        await asyncio.sleep(1)  # the runs end by themselves
+        return r.running, await leftover_tasks()
+
+    (running, left), _ = run_virtual(main())
+    assert not running and left == set()

@@ -161,13 +161,16 @@ class Supervisor:
         Runs that are still alive after ``limit`` seconds (they swallow
         cancellation) raise ``TimeoutError`` naming them; they stay tracked
         and cancelled again, and a later ``stop()`` waits for them again.
+
+        Everything is cancelled before the first ``await``: a ``stop()`` that
+        is itself cancelled leaves no control loop, timer or checkpoint
+        writer behind, and runs that end on their own.
         """
         self._stopping = True
         self._stops += 1
         control, self._control = self._control, None
         if control is not None:
             control.cancel()
-            await asyncio.wait({control})
             self._unannounced_stop = True
         for timer in self._timers.values():
             timer.cancel()
@@ -175,7 +178,14 @@ class Supervisor:
         self._waiting_slot.clear()
         for task_id in list(self.records):
             self._runs.cancel(task_id, SHUTDOWN)
-        await self._await_runs(limit)
+        try:
+            if control is not None:
+                await asyncio.wait({control})
+            await self._await_runs(limit)
+        except asyncio.CancelledError:
+            if self._writer is not None:
+                self._writer.abandon()
+            raise
         if self._unannounced_stop:
             self._unannounced_stop = False
             self._emit(EventType.RECONCILER_STOPPED, None, reconcile_cycle=self.cycles)

@@ -132,11 +132,25 @@ class CheckpointWriter:
         if task is not None and self._wake is not None:
             self._closing = True
             self._wake.set()
-            await asyncio.wait({task})
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()  # stop() was cancelled: no writer task outlives it
+                await asyncio.wait({task})  # (it ends at once: it awaits nothing of ours)
+                raise
         self._wake = None
         await self.flush()
         if task is not None and not task.cancelled() and (error := task.exception()) is not None:
             raise error  # a BaseException of the store's own ended the writer: the caller's
+
+    def abandon(self) -> None:
+        """End the writer task now (``stop()`` was cancelled): tasks not yet
+        written stay marked for the next ``close()``, but a write it was in
+        the middle of may be lost."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self._wake = None
 
     async def flush(self) -> None:
         me = asyncio.current_task()
