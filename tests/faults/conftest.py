@@ -53,10 +53,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         by_outcome[outcome] += n
     sites = sorted({s for s, _ in by_site})
     width = max(len(s) for s in sites)
-    write(f"{'site':<{width}} " + " ".join(f"{k[:12]:>12}" for k in kinds) + f" {'total':>7}")
+    col = max(len(k) for k in kinds)
+    write(f"{'site':<{width}} " + " ".join(f"{k:>{col}}" for k in kinds) + f" {'total':>7}")
     for s in sites:
         row = [by_site[s, k] for k in kinds]
-        write(f"{s:<{width}} " + " ".join(f"{n:>12}" for n in row) + f" {sum(row):>7}")
+        write(f"{s:<{width}} " + " ".join(f"{n:>{col}}" for n in row) + f" {sum(row):>7}")
     write("")
     for outcome, n in by_outcome.most_common():
         write(f"{n:>7}  {outcome}")

@@ -252,6 +252,6 @@ def test_the_caller_cancels_at_every_suspension_point(case: type[Case]) -> None:
     for k in range(iterations + 1):
         with no_new_threads():
             outcome = asyncio.run(cancel_after(case(), k))
-        tally("cancellation", case.name, "CancelledError (caller)", outcome)
+        tally("cancellation", case.name, "caller cancels", outcome)
         if k < iterations:
             assert outcome == "CancelledError reached the caller", k
