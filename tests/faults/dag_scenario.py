@@ -19,10 +19,12 @@ from typing import Any
 from tests.faults.harness import (
     FATAL,
     Faults,
+    loop_torn_down,
     no_new_threads,
     open_timers,
     outcome_of,
     pending_tasks,
+    run,
     terminal_counts,
 )
 from wave_executor import (
@@ -319,6 +321,8 @@ class DagFaultRun:
                     store=store,
                     run_id=self.run_id,
                 )
+        except GeneratorExit:  # the loop was torn down (KeyboardInterrupt): let it close us
+            raise
         except BaseException as exc:
             self.raised = exc
         await asyncio.sleep(0)  # let done-callbacks run
@@ -328,9 +332,9 @@ class DagFaultRun:
             raise AssertionError(f"the run hung after {faults.fired!r}") from self.raised
 
     def run(self) -> None:
-        with no_new_threads():
+        with no_new_threads(), loop_torn_down(self.faults.kind):
             try:
-                asyncio.run(self._main())
+                run(self._main())
             except BaseException as exc:
                 # raised in a task of the run escape the event loop itself (asyncio
                 # re-raises them out of run(), then cancels the caller's coroutine)
@@ -367,24 +371,20 @@ class DagFaultRun:
 
     def check_store(self, site: str) -> None:
         """The run is not left running, and its successes are resumable."""
+        asyncio.run(self._check_store(site))
 
-        async def inspect() -> tuple[RunInfo | None, list[TaskRecord]]:
-            return await self.real.get_run(self.run_id), await self.real.run_tasks(self.run_id)
-
-        info, records = asyncio.run(inspect())
+    async def _check_store(self, site: str) -> None:
+        info = await self.real.get_run(self.run_id)
         if info is None:  # never claimed (begin_run failed, or nothing ran)
             return
         if site == "store.end_run" and self.faults.fired is not None:
-            # The store never heard of the end: it holds the run until it is closed
-            # (then "interrupted"). Release it as a close would, for the next check.
+            # The store never heard of the end: it holds the run until it is
+            # closed, which marks it "interrupted".
             assert info.status == "running"
             return
         assert info.status != "running", f"the run is left {info.status!r}"
-        statuses = {r.task_key: r.status for r in records}
+        statuses = {r.task_key: r.status for r in await self.real.run_tasks(self.run_id)}
         assert "running" not in statuses.values()
-        self.check_resume(statuses)
-
-    def check_resume(self, statuses: dict[str, str]) -> None:
         expected: set[str] = set()
         for task_id in TASKS:  # insertion order is a topological order here
             if statuses.get(task_id) == "success" and all(
@@ -397,12 +397,9 @@ class DagFaultRun:
             called.append(task_id)
             return task_id
 
-        async def resume() -> DAGExecutionResult:
-            return await DAGExecutor(WaveConfig(max_retries=0)).execute(
-                TASKS, DEPS, body, store=self.real, run_id=self.run_id
-            )
-
-        result = asyncio.run(resume())
+        result = await DAGExecutor(WaveConfig(max_retries=0)).execute(
+            TASKS, DEPS, body, store=self.real, run_id=self.run_id
+        )
         assert set(result.restored) == expected
         assert set(called) == set(TASKS) - expected
         assert result.succeeded

@@ -11,10 +11,13 @@ fault injected is tallied in ``TALLY`` with the outcome the caller saw, and
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import threading
+import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +106,68 @@ def no_new_threads() -> Iterator[None]:
         t.join(timeout=2.0)
     left = [t for t in left if t.is_alive()]
     assert not left, f"threads left behind: {left}"
+
+
+@contextmanager
+def loop_torn_down(kind: str) -> Iterator[None]:
+    """Collects, quietly, what asyncio leaves when a ``KeyboardInterrupt`` or
+    ``SystemExit`` tears the event loop down mid-run.
+
+    asyncio re-raises those out of the loop, then cancels the tasks left; when
+    one of them raises it again while being cancelled, the loop closes with
+    the others still pending. Their coroutines are closed when collected, and
+    one that awaits in a ``finally`` (to release a store, to end its event
+    delivery) cannot: Python reports "coroutine ignored GeneratorExit", and
+    async event callbacks queued meanwhile were never awaited. That is
+    asyncio's teardown, not the library's; collecting here keeps it out of
+    the next test's report.
+    """
+    if kind not in ("KeyboardInterrupt", "SystemExit"):
+        yield
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if "ignored GeneratorExit" not in str(unraisable.exc_value):
+            previous(unraisable)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited")
+        sys.unraisablehook = hook
+        try:
+            yield
+            gc.collect()
+        finally:
+            sys.unraisablehook = previous
+
+
+def run(
+    main: Coroutine[Any, Any, Any],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+) -> None:
+    """``asyncio.run(main)``; then close what a torn-down loop left pending.
+
+    When a ``KeyboardInterrupt`` or ``SystemExit`` tears the loop down, the
+    tasks it could not cancel stay pending on the closed loop; their
+    coroutines are closed here, at once, rather than whenever they are
+    collected (in the middle of a later test).
+    """
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def make() -> asyncio.AbstractEventLoop:
+        loop = loop_factory()
+        loops.append(loop)
+        return loop
+
+    try:
+        with asyncio.Runner(loop_factory=make) as runner:
+            runner.run(main)
+    finally:
+        for loop in loops:
+            for task in asyncio.all_tasks(loop):
+                if not task.done():
+                    with suppress(RuntimeError):  # "coroutine ignored GeneratorExit"
+                        task.get_coro().close()  # type: ignore[union-attr,unused-ignore]
 
 
 TERMINAL_EVENTS = ("TASK_COMPLETED", "TASK_FAILED", "TASK_SKIPPED")

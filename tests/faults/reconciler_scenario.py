@@ -11,14 +11,20 @@ behind the proxy of ``dag_scenario``.
 from __future__ import annotations
 
 import asyncio
-import gc
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from tests.faults.dag_scenario import FaultyStore
-from tests.faults.harness import Faults, no_new_threads, open_timers, outcome_of, pending_tasks
+from tests.faults.harness import (
+    Faults,
+    loop_torn_down,
+    no_new_threads,
+    open_timers,
+    outcome_of,
+    pending_tasks,
+    run,
+)
 from wave_executor import WaveReconciler
 from wave_executor.store import ReconcilerCheckpoints, SQLiteStore
 
@@ -99,6 +105,8 @@ class ReconcilerFaultRun:
                     await r.wait_until_complete(timeout=GUARD_S)
                 finally:
                     await r.stop()
+        except GeneratorExit:  # the loop was torn down (KeyboardInterrupt): let it close us
+            raise
         except BaseException as exc:
             self.raised = exc
         self.running_after_stop = r.running
@@ -110,17 +118,11 @@ class ReconcilerFaultRun:
             raise AssertionError(f"the reconciler hung after {faults.fired!r}") from self.raised
 
     def run(self) -> None:
-        with no_new_threads(), warnings.catch_warnings():
-            if self.faults.kind in ("KeyboardInterrupt", "SystemExit"):
-                # asyncio tears the loop down: it cancels the runs itself, and the
-                # reconciler's events about those exits may find no loop to run on.
-                warnings.filterwarnings("ignore", "coroutine .* was never awaited")
+        with no_new_threads(), loop_torn_down(self.faults.kind):
             try:
-                asyncio.run(self._main())
+                run(self._main())
             except BaseException as exc:
                 self.raised = exc
-            finally:
-                gc.collect()
 
     @property
     def outcome(self) -> str:
