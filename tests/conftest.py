@@ -1,8 +1,8 @@
 """Switches for the event loops every test uses, set by environment variables.
 
 - ``WAVE_TEST_EAGER=1`` (Python 3.12+): every event loop the tests create
-  (pytest-asyncio's, ``asyncio.run``'s, ``run_virtual``'s) gets
-  ``asyncio.eager_task_factory``, so a task runs its first step at once.
+  in the main thread (pytest-asyncio's, ``asyncio.run``'s, ``run_virtual``'s)
+  gets ``asyncio.eager_task_factory``, so a task runs its first step at once.
 - ``PYTHONASYNCIODEBUG=1``: asyncio's debug mode, which asyncio reads itself
   when a loop is made (slow callbacks logged, thread-unsafe calls refused,
   unawaited coroutines traced).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -29,7 +30,10 @@ if EAGER:
 
     def _eager_init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
         _init(self, *args, **kwargs)
-        self.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        # Loops made by the tests (in the main thread); not a library's own, such
+        # as the loop distributed runs in a thread of its own for a LocalCluster.
+        if threading.current_thread() is threading.main_thread():
+            self.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
 
     asyncio.BaseEventLoop.__init__ = _eager_init  # type: ignore[method-assign,unused-ignore]
 

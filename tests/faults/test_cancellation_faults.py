@@ -247,8 +247,7 @@ async def cancel_after(case: Case, k: int) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_the_caller_cancels_at_every_suspension_point(case: type[Case]) -> None:
-    iterations = asyncio.run(iterations_of(case()))
-    assert iterations >= 1
+    iterations = asyncio.run(iterations_of(case()))  # 0: it never suspends (eager tasks)
     for k in range(iterations + 1):
         with no_new_threads():
             outcome = asyncio.run(cancel_after(case(), k))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -328,3 +329,24 @@ def test_a_cancelled_stop_leaves_no_task_of_the_reconciler_behind() -> None:
 
     (running, left), _ = run_virtual(main())
     assert not running and left == set()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory: Python 3.12+")
+def test_a_worker_that_fails_at_once_under_an_eager_task_factory_stops_the_spawning() -> None:
+    """With eager tasks a worker runs inside create_task(): the one that failed there
+    made the next create_task() of the same spawn raise "TaskGroup is shutting down"
+    (a RuntimeError beside the caller's own exception, in a BaseExceptionGroup)."""
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        raise Fatal("at once")
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        try:
+            await DAGExecutor().execute({"a": 1, "b": 2, "c": 3}, {}, body)
+        finally:
+            assert await leftover_tasks() == set()
+
+    with pytest.raises(Fatal):
+        run_virtual(main())

@@ -251,6 +251,8 @@ class DagRun:
             return
         want = min(self._window.limit - self._workers, self._plan.ready_count - reserved)
         for _ in range(want):
+            if self._stopping:  # a worker that an eager task factory ran at once failed
+                return
             self._workers += 1
             self._worker_tasks.add(group.create_task(self._worker()))
 
