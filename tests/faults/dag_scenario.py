@@ -19,6 +19,7 @@ from typing import Any
 from tests.faults.harness import (
     FATAL,
     Faults,
+    forget_frames,
     loop_torn_down,
     no_new_threads,
     open_timers,
@@ -339,6 +340,8 @@ class DagFaultRun:
                 # raised in a task of the run escape the event loop itself (asyncio
                 # re-raises them out of run(), then cancels the caller's coroutine)
                 self.raised = exc
+            if self.faults.kind in ("KeyboardInterrupt", "SystemExit"):
+                forget_frames(self.raised, self.faults.fired)
 
     @property
     def outcome(self) -> str:

@@ -141,6 +141,14 @@ def loop_torn_down(kind: str) -> Iterator[None]:
             sys.unraisablehook = previous
 
 
+def forget_frames(*errors: BaseException | None) -> None:
+    """Drop the tracebacks of exceptions kept for the checks: their frames hold
+    what a torn-down loop left, which ``loop_torn_down`` must collect itself."""
+    for error in errors:
+        if error is not None:
+            error.__traceback__ = None
+
+
 def run(
     main: Coroutine[Any, Any, Any],
     loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,

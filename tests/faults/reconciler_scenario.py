@@ -18,6 +18,7 @@ from typing import Any
 from tests.faults.dag_scenario import FaultyStore
 from tests.faults.harness import (
     Faults,
+    forget_frames,
     loop_torn_down,
     no_new_threads,
     open_timers,
@@ -123,6 +124,8 @@ class ReconcilerFaultRun:
                 run(self._main())
             except BaseException as exc:
                 self.raised = exc
+            if self.faults.kind in ("KeyboardInterrupt", "SystemExit"):
+                forget_frames(self.raised, self.faults.fired)
 
     @property
     def outcome(self) -> str:

@@ -20,6 +20,7 @@ import pytest
 from tests.faults.harness import (
     KINDS,
     Faults,
+    forget_frames,
     loop_torn_down,
     no_new_threads,
     open_timers,
@@ -143,6 +144,8 @@ def one_run(entry: str, faults: Faults) -> tuple[Any, BaseException | None, list
             run(main(), VirtualClockEventLoop)
         except BaseException as exc:  # KeyboardInterrupt, SystemExit escape the loop
             raised = exc
+        if faults.kind in ("KeyboardInterrupt", "SystemExit"):
+            forget_frames(raised, faults.fired)
     return result, raised, events
 
 
