@@ -61,7 +61,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     write("")
     for outcome, n in by_outcome.most_common():
         write(f"{n:>7}  {outcome}")
-    write(f"{sum(TALLY.values()):>7}  faults injected in all")
+    write(f"{sum(TALLY.values()):>7}  faults injected in all (at least {MIN_FAULTS} required)")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
