@@ -55,7 +55,7 @@ from wave_executor._runtime.attempt import run_attempt as _run_attempt
 from wave_executor._runtime.circuits import CircuitGate
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.fan_out import ChildGroups
-from wave_executor._runtime.limiter import AdaptiveSemaphore
+from wave_executor._runtime.limiter import AdaptiveSemaphore, report_outcome
 from wave_executor._runtime.observe import AttemptProbe, ExecutionProbe, WindowGauge
 from wave_executor._runtime.progress_feed import ProgressFeed
 from wave_executor._runtime.reaper import RECANCEL_EVERY_S, Reaper, log_ended_late, log_swallowing
@@ -79,6 +79,16 @@ def _limit_of(window: Window) -> Callable[[], int]:
 
 class _StopRun(Exception):
     """Raised inside the task group to stop the run after a final failure."""
+
+
+def _lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What a worker raised, out of the task group that carried it.
+
+    asyncio already lets ``KeyboardInterrupt`` and ``SystemExit`` through a
+    ``TaskGroup`` as they are; another ``BaseException`` of the caller's
+    own reaches them as itself too, not wrapped in the engine's group.
+    """
+    return group.exceptions[0] if len(group.exceptions) == 1 else group
 
 
 class _Retrying:
@@ -220,6 +230,8 @@ class DagRun:
                     await self._clean_up(me, cancels_before)
         except TimeoutError:
             stopped = StopReason.TOTAL_TIMEOUT
+        except BaseExceptionGroup as group:
+            raise _lone(group) from None
         finally:
             self._group = None
             self._cancel_backoff_timers()
@@ -283,6 +295,8 @@ class DagRun:
             return
         want = min(self._window.limit - self._workers, self._plan.ready_count - reserved)
         for _ in range(want):
+            if self._stopping:  # a worker that an eager task factory ran at once failed
+                return
             self._workers += 1
             self._worker_tasks.add(group.create_task(self._worker()))
 
@@ -353,7 +367,7 @@ class DagRun:
                     async with semaphore:
                         start = clock()
                         output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
-                        semaphore.record_success()
+                        report_outcome(semaphore, None)
             except Exception as exc:
                 self._attempt_failed(
                     i, task_id, spec, exc, start, breaker, in_flight, group_in_flight
@@ -398,7 +412,7 @@ class DagRun:
         if self._groups is not None:
             self._leave_group(i)
         if self._semaphore is not None:
-            self._semaphore.record_error(exc)
+            report_outcome(self._semaphore, exc)
         overload = self._feed_overload(i, exc, start, in_flight, group_in_flight)
         if breaker is None:
             try:
@@ -719,12 +733,8 @@ class DagRun:
         start: float, end: float, retries: int,
     ) -> None:  # fmt: skip
         """Record an unsuccessful outcome; an output the store cannot keep is dropped."""
-        if self._recorder is None:
-            return
-        try:
-            self._recorder.outcome(i, status.value, output, error, start, end, retries)
-        except Exception:
-            self._recorder.outcome(i, status.value, None, error, start, end, retries)
+        if self._recorder is not None:
+            self._recorder.unsuccessful(i, status.value, output, error, start, end, retries)
 
     def _unsuccessful_deps(self, task_id: Any) -> list[Any]:
         index, plan = self._graph.index, self._plan

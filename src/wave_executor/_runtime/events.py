@@ -5,8 +5,9 @@ in order at the moment the event happens; a coroutine (or any awaitable) it
 returns is queued and awaited by one dispatcher task per run, in order, so a
 slow async callback delays later deliveries but never the scheduler. A
 callback that raises is logged and otherwise ignored, ``CancelledError``
-included: a callback that raises it was not cancelled by anyone, and letting
-it through would cancel the scheduler (or the dispatcher) instead.
+and ``BaseException`` subclasses of its own included: a callback that
+raises ``CancelledError`` was not cancelled by anyone, and letting it
+through would cancel the scheduler (or the dispatcher) instead.
 ``KeyboardInterrupt`` and ``SystemExit`` still propagate. Before
 ``execute()`` returns, every queued delivery has completed.
 """
@@ -103,7 +104,9 @@ class RunEvents:
         for callback in self._callbacks:
             try:
                 returned = callback(event_type, dict(event) if len(self._callbacks) > 1 else event)
-            except (Exception, asyncio.CancelledError):
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # an Exception, CancelledError, or a BaseException of its own
                 log.exception(
                     "event callback %r failed on %s", callback, event_type,
                     extra=fields(self.execution_id, task_id),
@@ -119,6 +122,12 @@ class RunEvents:
         return clock.wall(asyncio.get_running_loop().time())
 
     def _queue(self, awaitable: Awaitable[Any]) -> None:
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher.done() and awaitable is not _STOP:
+            # KeyboardInterrupt or SystemExit ended it: nothing will await this
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            return
         self._pending.append(awaitable)
         if self._dispatcher is None:
             self._wake = asyncio.Event()
@@ -140,7 +149,9 @@ class RunEvents:
                 cancelling = task.cancelling()
                 try:
                     await awaitable
-                except (Exception, asyncio.CancelledError) as exc:
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:
                     if isinstance(exc, asyncio.CancelledError) and (
                         self._closing or task.cancelling() > cancelling
                     ):

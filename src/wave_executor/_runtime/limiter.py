@@ -15,6 +15,7 @@ the same instant, the slot is passed on.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +27,9 @@ from typing import NamedTuple
 from wave_executor._core.aimd import SLOW_START_WINDOW, AIMDPolicy
 from wave_executor._core.overload import is_overload
 
-__all__ = ["Admission", "AdaptiveSemaphore", "LimiterStatistics"]
+__all__ = ["Admission", "AdaptiveSemaphore", "LimiterStatistics", "report_outcome"]
+
+log = logging.getLogger("wave_executor")
 
 
 class Admission(NamedTuple):
@@ -245,3 +248,20 @@ class AdaptiveSemaphore:
         return (
             f"AdaptiveSemaphore(limit={self._limit}, active={self._active}, waiting={self.waiting})"
         )
+
+
+def report_outcome(semaphore: AdaptiveSemaphore, error: BaseException | None) -> None:
+    """Tell a caller's semaphore how a call went (``error`` None: it succeeded).
+
+    Its methods are the caller's code (a subclass may override them): one
+    that raises, even ``CancelledError``, is logged and ignored, never a
+    failure of the run or of the task.
+    """
+    try:
+        if error is None:
+            semaphore.record_success()
+        else:
+            semaphore.record_error(error)
+    except (Exception, asyncio.CancelledError):
+        what = "success" if error is None else "error"
+        log.exception("specialist_semaphore %r failed to record a %s", semaphore, what)

@@ -103,7 +103,8 @@ class WaveReconciler:
 
         Called while a ``stop()`` is still waiting for runs to end, it waits
         for that stop to return first (so the stop's runs are not followed
-        by new ones it would wait for too), then starts.
+        by new ones it would wait for too), then starts. A ``stop()`` called
+        while this is still restoring wins: this returns without starting.
         """
         while self._stops:
             await asyncio.wait(set(self._stops))

@@ -4,10 +4,17 @@ The run talks to the store only through the ``RunStore`` protocol of
 ``_core.store_protocol``: ``record_*`` calls are synchronous and buffer
 (the store commits batches on its own thread), so recording costs the
 scheduler a few microseconds per task and never blocks the loop.
+
+A store is user code too: a ``record_*`` call that raises must not take the
+run down. A lost attempt record is logged; an outcome the store refuses
+fails a success (``outcome`` raises) and is logged for any other outcome.
+A ``CancelledError`` from these synchronous calls is a failure like any
+other (nobody cancelled them), never a cancellation of the run.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -130,10 +137,19 @@ class RunRecorder:
     def attempt(
         self, i: int, number: int, status: str, error: str | None, start: float, end: float
     ) -> None:
-        self.store.record_attempt(
-            self.run_id,
-            AttemptRecord(self._keys[i], number, status, error, self._wall(start), self._wall(end)),
-        )
+        """Record one attempt; a store that fails to is logged, and the run goes on."""
+        try:
+            self.store.record_attempt(
+                self.run_id,
+                AttemptRecord(
+                    self._keys[i], number, status, error, self._wall(start), self._wall(end)
+                ),
+            )
+        except (Exception, asyncio.CancelledError):
+            log.exception(
+                "run %r: the store failed to record attempt %d of task %r",
+                self.run_id, number, self._graph.ids[i],
+            )  # fmt: skip
 
     def outcome(
         self,
@@ -145,14 +161,41 @@ class RunRecorder:
         end: float,
         retries: int,
     ) -> None:
-        """Record a task's outcome; raises if the store cannot serialize ``output``."""
-        self.store.record_outcome(
-            self.run_id,
-            TaskRecord(
-                self._keys[i], status, self._fingerprints[i], output, error,
-                self._wall(start), self._wall(end), retries,
-            ),
+        """Record a task's outcome; raises if the store cannot serialize ``output``
+        (or fails otherwise: a ``CancelledError`` comes out as a ``RuntimeError``)."""
+        record = TaskRecord(
+            self._keys[i], status, self._fingerprints[i], output, error,
+            self._wall(start), self._wall(end), retries,
         )  # fmt: skip
+        try:
+            self.store.record_outcome(self.run_id, record)
+        except asyncio.CancelledError as exc:
+            raise RuntimeError(
+                "the store's record_outcome raised CancelledError: the outcome is not recorded"
+            ) from exc
+
+    def unsuccessful(
+        self,
+        i: int,
+        status: str,
+        output: Any,
+        error: str | None,
+        start: float,
+        end: float,
+        retries: int,
+    ) -> None:
+        """Record an outcome other than a success, without ``output`` if the store
+        cannot keep it; a store that fails even so is logged, and the run goes on."""
+        try:
+            try:
+                self.outcome(i, status, output, error, start, end, retries)
+            except Exception:
+                self.outcome(i, status, None, error, start, end, retries)
+        except Exception:
+            log.exception(
+                "run %r: the store failed to record the outcome of task %r",
+                self.run_id, self._graph.ids[i],
+            )  # fmt: skip
 
     def parent_outcome(
         self, i: int, status: str, output: Mapping[Any, Any] | None, error: str | None,

@@ -108,6 +108,7 @@ class Supervisor:
         self._stopping = False
         self._unannounced_stop = False  # stopped, but stop() has not finished yet
         self._restored = False
+        self._stops = 0  # stop() calls so far: a start() that sees one come gives way
         self._loop: asyncio.AbstractEventLoop | None = None
         self._origin = RunClock(0.0, time.time())  # for display
         self.started_at: float | None = None
@@ -127,19 +128,24 @@ class Supervisor:
         return self._loop.time() - self.started_at
 
     async def start(self) -> None:
-        """Start the control loop; on the first start, restore from the store first."""
+        """Start the control loop; on the first start, restore from the store first.
+
+        A ``stop()`` called while the store is read wins: this returns
+        without starting (a later ``start()`` starts from what was restored).
+        """
         if self._control is not None:
             return
         loop = self._bind_loop()
         restored = 0
         if self._writer is not None and not self._restored:
             self._restored = True  # set before awaiting: a concurrent start() must not restore
+            stops = self._stops
             try:
                 restored = await self._restore(self._writer)
             except BaseException:
                 self._restored = False
                 raise
-            if self._control is not None:
+            if self._control is not None or self._stops != stops:
                 return
         self._stopping = False
         self.started_at = loop.time()
@@ -161,12 +167,16 @@ class Supervisor:
         Runs that are still alive after ``limit`` seconds (they swallow
         cancellation) raise ``TimeoutError`` naming them; they stay tracked
         and cancelled again, and a later ``stop()`` waits for them again.
+
+        Everything is cancelled before the first ``await``: a ``stop()`` that
+        is itself cancelled leaves no control loop, timer or checkpoint
+        writer behind, and runs that end on their own.
         """
         self._stopping = True
+        self._stops += 1
         control, self._control = self._control, None
         if control is not None:
             control.cancel()
-            await asyncio.wait({control})
             self._unannounced_stop = True
         for timer in self._timers.values():
             timer.cancel()
@@ -174,7 +184,14 @@ class Supervisor:
         self._waiting_slot.clear()
         for task_id in list(self.records):
             self._runs.cancel(task_id, SHUTDOWN)
-        await self._await_runs(limit)
+        try:
+            if control is not None:
+                await asyncio.wait({control})
+            await self._await_runs(limit)
+        except asyncio.CancelledError:
+            if self._writer is not None:
+                self._writer.abandon()
+            raise
         if self._unannounced_stop:
             self._unannounced_stop = False
             self._emit(EventType.RECONCILER_STOPPED, None, reconcile_cycle=self.cycles)
@@ -209,9 +226,11 @@ class Supervisor:
     async def settle(self) -> None:
         """When not running: write pending checkpoints and deliver pending events now."""
         if self._control is None:
-            if self._writer is not None:
-                await self._writer.close()
-            await self.events.drain()
+            try:
+                if self._writer is not None:
+                    await self._writer.close()
+            finally:
+                await self.events.drain()
 
     async def wait_complete(self, limit: float) -> bool:
         """Wait until every desired task not under "always" is terminal (woken, not polled)."""

@@ -94,7 +94,9 @@ class CheckpointWriter:
 
     ``entry(task_id)`` is read when the save happens, so a task that changed
     ten times while the store was busy is written once, as it is now. Store
-    errors are logged, never raised into the reconciler.
+    errors are logged, never raised into the reconciler (``CancelledError``
+    from the store included); a ``BaseException`` of the store's own ends
+    the writer and is raised by ``close()``, that is by ``stop()``.
     """
 
     def __init__(
@@ -130,17 +132,39 @@ class CheckpointWriter:
         if task is not None and self._wake is not None:
             self._closing = True
             self._wake.set()
-            await asyncio.wait({task})
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()  # stop() was cancelled: no writer task outlives it
+                await asyncio.wait({task})  # (it ends at once: it awaits nothing of ours)
+                raise
         self._wake = None
         await self.flush()
+        if task is not None and not task.cancelled() and (error := task.exception()) is not None:
+            raise error  # a BaseException of the store's own ended the writer: the caller's
+
+    def abandon(self) -> None:
+        """End the writer task now (``stop()`` was cancelled): tasks not yet
+        written stay marked for the next ``close()``, but a write it was in
+        the middle of may be lost."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        self._wake = None
 
     async def flush(self) -> None:
+        me = asyncio.current_task()
         while self._unsaved:
             batch, self._unsaved = self._unsaved, {}
             for task_id in batch:
+                cancelling = 0 if me is None else me.cancelling()
                 try:
                     await self._save(task_id)
-                except Exception:
+                except (Exception, asyncio.CancelledError) as exc:
+                    if isinstance(exc, asyncio.CancelledError) and (
+                        me is None or me.cancelling() > cancelling
+                    ):
+                        raise  # we were cancelled, not the store failing
                     log.exception(
                         "reconciler %r: checkpoint of task %r failed", self._rid, task_id,
                         extra=fields(self._rid, task_id),
