@@ -70,6 +70,8 @@ class MetaDAG:
         *,
         task_events: bool = False,
     ) -> None:
+        if config is not None and not isinstance(config, WaveConfig):
+            raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
         self.config = config if config is not None else WaveConfig()
         self.inject_dep_outputs = inject_dep_outputs
         #: Also pass on the events of the tasks inside "dag" and "reconciler"

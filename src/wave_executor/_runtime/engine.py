@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wave_executor._core.breaker import CircuitBreakerRegistry
+from wave_executor._core.checks import check_mapping
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.names import RunOutcome
@@ -31,7 +32,7 @@ from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 from wave_executor.backends.protocol import Backend
 
-__all__ = ["DagOptions", "check_graph_arguments", "run_dag"]
+__all__ = ["DagOptions", "check_graph_arguments", "check_run_arguments", "run_dag"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,43 @@ def check_graph_arguments(tasks: object, task_executor: object) -> None:
         raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
 
 
+def check_run_arguments(
+    config: object,
+    dependencies: object,
+    *,
+    semaphore: object = None,
+    circuit_key: object = None,
+    groups: object = None,
+    mappings: Mapping[str, object] | None = None,
+    store: object = None,
+) -> None:
+    """The argument types every mode checks before anything runs (values are
+    checked where they are read: the graph, the settings, the rules)."""
+    if not isinstance(config, WaveConfig):
+        raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
+    if dependencies is not None and not isinstance(dependencies, Mapping):
+        raise TypeError(
+            f"dependencies must be a mapping of task id to its dependencies, got {dependencies!r}"
+        )
+    for name, value in (mappings or {}).items():
+        check_mapping(name, value)
+    if groups is not None and not callable(groups) and not isinstance(groups, Mapping):
+        raise TypeError(
+            "groups must be a mapping of task id to group name or a function "
+            f"(task_id, spec) -> name, got {groups!r}"
+        )
+    if semaphore is not None and not isinstance(semaphore, AdaptiveSemaphore):
+        raise TypeError(
+            f"specialist_semaphore must be an AdaptiveSemaphore or None, got {semaphore!r}"
+        )
+    if circuit_key is not None and not callable(circuit_key):
+        raise TypeError(
+            f"circuit_key must be a function (task_id, spec) -> key or None, got {circuit_key!r}"
+        )
+    if store is not None and not callable(getattr(store, "begin_run", None)):
+        raise TypeError(f"store must be a run store (SQLiteStore, MemoryStore), got {store!r}")
+
+
 async def run_dag(
     tasks: Mapping[Any, Any],
     dependencies: Mapping[Any, Iterable[Any]] | None,
@@ -76,6 +114,20 @@ async def run_dag(
     ``on_breakers`` receives the run's per-task ones when it ends.
     """
     check_graph_arguments(tasks, body)
+    check_run_arguments(
+        config,
+        dependencies,
+        semaphore=options.semaphore,
+        circuit_key=options.circuit_key,
+        groups=options.groups,
+        mappings={
+            "priority_costs": options.priority_costs,
+            "retry_policies": options.retry_policies,
+            "timeouts": options.timeouts,
+            "trigger_rules": options.trigger_rules,
+        },
+        store=options.store,
+    )
     deps = dependencies if dependencies is not None else {}
     costs = options.priority_costs
     if costs is None and options.store is not None:
@@ -87,6 +139,12 @@ async def run_dag(
     groups = resolve_groups(config, graph, tasks, options.groups)
     rules = parse_rules(options.trigger_rules, graph.index)
     if options.backend is not None or options.backends is not None:
+        if isinstance(options.backends, Mapping):
+            for task_id in options.backends:
+                if task_id not in tasks:
+                    raise ValueError(
+                        f"a backend is given for task {task_id!r}, which is not defined in tasks"
+                    )
         chosen = resolve_backends(tasks, options.backend, options.backends)
         body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
     execution_id = str(uuid.uuid4())

@@ -11,6 +11,7 @@ from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.attempt import BackendSpec
+from wave_executor._runtime.attempt import _check_backend as check_backend
 from wave_executor._runtime.engine import DagOptions, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -36,6 +37,8 @@ class DAGExecutor(ExecutorBase):
         backend: Backend | None = None,
     ) -> None:
         super().__init__(config, circuit_breakers=circuit_breakers)
+        if backend is not None:
+            check_backend(backend, "backend")
         #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
         self.backend = backend
         self._last_run_breakers = CircuitBreakerRegistry()

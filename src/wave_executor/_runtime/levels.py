@@ -21,7 +21,7 @@ from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.triggers import parse_rules
 from wave_executor._core.waves import ExecutionContext
-from wave_executor._runtime.engine import check_graph_arguments
+from wave_executor._runtime.engine import check_graph_arguments, check_run_arguments
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
 from wave_executor._runtime.limiter import AdaptiveSemaphore
@@ -72,6 +72,18 @@ class LevelExecutor(ExecutorBase):
         """
         check_graph_arguments(tasks, task_executor)
         cfg = config if config is not None else self.config
+        check_run_arguments(
+            cfg,
+            dependencies,
+            semaphore=specialist_semaphore,
+            circuit_key=circuit_key,
+            groups=groups,
+            mappings={
+                "priority_costs": priority_costs,
+                "retry_policies": retry_policies,
+                "trigger_rules": trigger_rules,
+            },
+        )
         deps: Mapping[Any, Iterable[Any]] = dependencies if dependencies is not None else {}
         graph = build_graph(tasks, deps, priority_costs)
         for what, mapping in (("a group", groups), ("a retry policy", retry_policies)):
