@@ -20,6 +20,8 @@ seconds in all); run them longer with, for example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import os
 from typing import Any
@@ -35,7 +37,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from wave_executor import CircuitBreaker, CircuitState
+from wave_executor import CircuitBreaker, CircuitState, DAGExecutor, RetryPolicy, WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.plan import Plan
 from wave_executor._core.reconcile import (
@@ -52,6 +54,7 @@ from wave_executor._core.restart import RestartPolicy
 from wave_executor._core.status import TaskStatus
 from wave_executor._core.window import Window
 from wave_executor.errors import WaveExecutorError
+from wave_executor.testing import VirtualClockEventLoop
 
 STATEFUL = settings(
     max_examples=int(os.environ.get("WAVE_STATEFUL_EXAMPLES", "60")),
@@ -448,10 +451,141 @@ class WindowMachine(RuleBasedStateMachine):
         assert self.window.policy.decreases == self.decreases
 
 
+# -- the runtime, on the virtual clock -------------------------------------------------------
+
+
+class RuntimeMachine(RuleBasedStateMachine):
+    """A real ``DAGExecutor`` run whose bodies end when the machine says, in any order.
+
+    Each body waits on a future; a rule resolves one (success or failure) and
+    lets the loop run until idle. Checked after every step: a body starts
+    only once its dependencies succeeded, never more than the cap run at
+    once, a free slot never stays idle while a task is ready, and the run
+    ends exactly when nothing is left to start; at the end, every status
+    is what the model says.
+    """
+
+    @initialize(
+        n=st.integers(1, 7),
+        edges=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), max_size=10),
+        cap=st.integers(1, 3),
+    )
+    def build(self, n: int, edges: list[tuple[int, int]], cap: int) -> None:
+        self.deps: dict[int, set[int]] = {i: set() for i in range(n)}
+        for a, b in edges:
+            if a < b < n:
+                self.deps[b].add(a)
+        self.cap = cap
+        self.loop = VirtualClockEventLoop()
+        self.futures: dict[int, asyncio.Future[Any]] = {}
+        self.started: list[int] = []
+        self.ok: set[int] = set()
+        self.failed: set[int] = set()
+        self.early: list[int] = []  # bodies that started before their dependencies succeeded
+
+        async def body(task_id: int, spec: Any) -> Any:
+            if not self.deps[task_id] <= self.ok:
+                self.early.append(task_id)
+            future = self.loop.create_future()
+            self.futures[task_id] = future
+            self.started.append(task_id)
+            return await future
+
+        config = WaveConfig(
+            max_parallel_per_wave=cap,
+            adaptive_batch_window=False,
+            retry_policy=RetryPolicy(max_retries=0),
+            circuit_breaker_enabled=False,
+            default_task_timeout=math.inf,
+            total_execution_timeout=math.inf,
+        )
+        graph = {i: {} for i in range(n)}
+        deps = {i: sorted(d) for i, d in self.deps.items()}
+        self.run = self.loop.create_task(DAGExecutor(config).execute(graph, deps, body))
+        self._settle()
+
+    def _settle(self) -> None:
+        self.loop.run_until_complete(asyncio.sleep(1))
+
+    def _running(self) -> list[int]:
+        return [i for i, f in self.futures.items() if not f.done()]
+
+    def _doomed(self, i: int) -> bool:
+        """Has an upstream of ``i`` (transitively) failed?"""
+        stack, seen = list(self.deps[i]), set()
+        while stack:
+            u = stack.pop()
+            if u in self.failed:
+                return True
+            if u not in seen:
+                seen.add(u)
+                stack.extend(self.deps[u])
+        return False
+
+    @rule()
+    def wait(self) -> None:
+        self._settle()  # time passes; nothing may change while every body waits
+
+    @precondition(lambda self: self._running())
+    @rule(data=st.data(), succeed=st.booleans())
+    def finish(self, data: st.DataObject, succeed: bool) -> None:
+        i = data.draw(st.sampled_from(self._running()))
+        if succeed:
+            self.ok.add(i)
+            self.futures[i].set_result(i)
+        else:
+            self.failed.add(i)
+            self.futures[i].set_exception(RuntimeError(f"task {i} failed"))
+        self._settle()
+
+    @invariant()
+    def the_schedule_is_sound(self) -> None:
+        assert not self.early
+        running = self._running()
+        assert len(running) <= self.cap
+        ready = [i for i in self.deps if i not in self.futures and self.deps[i] <= self.ok]
+        if len(running) < self.cap:
+            assert not ready, (ready, running)  # a free slot, a ready task: it must start
+        assert self.run.done() == (not running)
+
+    def teardown(self) -> None:
+        try:
+            while self._running():
+                for i in self._running():
+                    self.ok.add(i)
+                    self.futures[i].set_result(i)
+                self._settle()
+            # a run that never ends fails here (virtual seconds) instead of hanging
+            waited = asyncio.wait_for(asyncio.shield(self.run), timeout=3600)
+            result = self.loop.run_until_complete(waited)
+            for i in self.deps:
+                status = result.task_results[i].status
+                if i in self.ok:
+                    assert status == "success"
+                elif i in self.failed:
+                    assert status == "failed"
+                else:
+                    assert self._doomed(i) and status == "skipped", (i, status)
+            assert len(self.started) == len(set(self.started))  # no body ran twice
+        finally:
+            if not self.run.done():
+                self.run.cancel()
+                with contextlib.suppress(BaseException):
+                    self.loop.run_until_complete(self.run)
+            self.loop.close()
+
+
 TestPlanMachine = PlanMachine.TestCase
 TestReconcileMachine = ReconcileMachine.TestCase
 TestBreakerMachine = BreakerMachine.TestCase
 TestWindowMachine = WindowMachine.TestCase
-for _machine in (TestPlanMachine, TestReconcileMachine, TestBreakerMachine, TestWindowMachine):
+TestRuntimeMachine = RuntimeMachine.TestCase
+for _machine in (
+    TestPlanMachine,
+    TestReconcileMachine,
+    TestBreakerMachine,
+    TestWindowMachine,
+    TestRuntimeMachine,
+):
     _machine.settings = STATEFUL
 del _machine
