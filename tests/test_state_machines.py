@@ -499,7 +499,7 @@ class RuntimeMachine(RuleBasedStateMachine):
             default_task_timeout=math.inf,
             total_execution_timeout=math.inf,
         )
-        graph = {i: {} for i in range(n)}
+        graph: dict[int, Any] = {i: {} for i in range(n)}
         deps = {i: sorted(d) for i, d in self.deps.items()}
         self.run = self.loop.create_task(DAGExecutor(config).execute(graph, deps, body))
         self._settle()
