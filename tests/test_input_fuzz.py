@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import math
 import os
@@ -26,6 +27,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -108,6 +110,14 @@ def make(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Thunk:
     return lambda calls: fn(*args, **kwargs)
 
 
+def _same(seen: Any, expected: Any) -> None:
+    assert seen == expected
+
+
+def _has(field: str, value: Any, outcome: Any, calls: Calls) -> None:
+    assert getattr(outcome, field) == value
+
+
 def shown(value: Any) -> str:
     return repr(value)
 
@@ -135,7 +145,7 @@ for value in (-1, 2.5, NAN, INF, True, "3", None):
         shown(value),
     )
 for field_name in ("default_task_timeout", "per_wave_timeout", "total_execution_timeout"):
-    for value in (0, -1, NAN, -INF, "5", None, True, [5]):
+    for value in (0, -1, NAN, -INF, "5", True, [5]):
         case(
             f"WaveConfig.{field_name}={value!r}",
             make(WaveConfig, **{field_name: value}),
@@ -146,6 +156,13 @@ for field_name in ("default_task_timeout", "per_wave_timeout", "total_execution_
         f"WaveConfig.{field_name}=inf",
         make(WaveConfig, **{field_name: INF}),
         refused=False,
+        bad=False,
+    )
+    case(  # 0.3.0 read None as no limit
+        f"WaveConfig.{field_name}=None means no limit",
+        make(WaveConfig, **{field_name: None}),
+        refused=False,
+        check=functools.partial(_has, field_name, INF),
         bad=False,
     )
 for value in (-1, NAN, -INF, "5", None, True):
@@ -423,10 +440,6 @@ def dag(
     return call
 
 
-def _same(seen: Any, expected: Any) -> None:
-    assert seen == expected
-
-
 def all_succeeded(order: list[Any]) -> Callable[[Any, Calls], None]:
     """The run succeeded and ran the bodies in ``order`` (dependency order)."""
 
@@ -548,12 +561,46 @@ case(
 )
 
 # -- semaphores, trigger rules, backends, retry policies, circuit keys, stores ---------------
-for sem in (asyncio.Semaphore, 3, "sem", object):
+for sem in (3, "sem", object(), threading.Semaphore(2)):
     case(
-        f"execute(specialist_semaphore={getattr(sem, '__name__', sem)!r})",
-        dag(specialist_semaphore=sem() if isinstance(sem, type) else sem),
+        f"execute(specialist_semaphore={getattr(sem, '__name__', type(sem).__name__)})",
+        dag(specialist_semaphore=sem),
         "specialist_semaphore",
+        shown(sem),
     )
+
+
+def peak_of(calls: Calls) -> Callable[[Any, Any], Awaitable[Any]]:
+    """A body that records how many bodies run at once (as ``calls[0]``)."""
+    running = [0]
+    calls.append(0)
+
+    async def body(task_id: Any, spec: Any) -> Any:
+        running[0] += 1
+        calls[0] = max(calls[0], running[0])
+        await asyncio.sleep(1)
+        running[0] -= 1
+        return task_id
+
+    return body
+
+
+def asyncio_semaphore_case(calls: Calls) -> Any:
+    async def call() -> Any:
+        tasks: dict[int, Any] = {i: {} for i in range(6)}
+        sem = asyncio.Semaphore(2)
+        result = await DAGExecutor().execute(tasks, None, peak_of(calls), None, False, sem)
+        assert result.succeeded and calls[0] == 2, calls  # 0.3.0 took one too
+        calls.clear()
+
+    return call()
+
+
+case(
+    "execute(specialist_semaphore=asyncio.Semaphore(2)) holds two at once",
+    asyncio_semaphore_case,
+    refused=False,
+)
 for rules, named in (
     ({"a": "bogus"}, "'bogus'"),
     ({"zzz": "all_success"}, "'zzz'"),
@@ -1045,7 +1092,10 @@ def test_any_value_of_a_count_field_is_an_int_at_least_one_or_refused(
 )
 def test_any_timeout_is_a_positive_number_or_refused(field: str, value: Any) -> None:
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and value > 0:
+    kwargs: dict[str, Any] = {field: value}
+    if value is None:
+        assert getattr(WaveConfig(**kwargs), field) == INF
+    elif number and value > 0:
         assert getattr(WaveConfig(**{field: value}), field) == value
     else:
         with pytest.raises(ValueError, match=re.escape(field)):

@@ -81,6 +81,8 @@ class WaveConfig:
             check_bool(name, getattr(self, name))
         check_number("circuit_recovery_timeout", self.circuit_recovery_timeout, at_least=0)
         for name in ("default_task_timeout", "total_execution_timeout", "per_wave_timeout"):
+            if getattr(self, name) is None:  # 0.3.0 read None as "no limit"
+                setattr(self, name, math.inf)
             check_number(name, getattr(self, name), above=0, hint=" (math.inf for no limit)")
         check_number("min_success_rate", self.min_success_rate, at_least=0, at_most=1)
         check_number("retry_backoff_factor", self.retry_backoff_factor, at_least=0)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.checks import check_mapping
@@ -32,7 +33,14 @@ from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 from wave_executor.backends.protocol import Backend
 
-__all__ = ["DagOptions", "check_graph_arguments", "check_run_arguments", "run_dag"]
+__all__ = [
+    "DagOptions",
+    "SpecialistSemaphore",
+    "check_graph_arguments",
+    "check_run_arguments",
+    "run_dag",
+    "as_specialist_semaphore",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +48,7 @@ class DagOptions:
     """The keyword options of ``execute()`` beyond the graph and the body."""
 
     inject_dep_outputs: bool = False
-    semaphore: AdaptiveSemaphore | None = None
+    semaphore: SpecialistSemaphore | None = None
     priority_costs: Mapping[Any, float] | None = None
     groups: GroupSpec | None = None
     retry_policies: Mapping[Any, RetryPolicy] | None = None
@@ -86,16 +94,54 @@ def check_run_arguments(
             "groups must be a mapping of task id to group name or a function "
             f"(task_id, spec) -> name, got {groups!r}"
         )
-    if semaphore is not None and not isinstance(semaphore, AdaptiveSemaphore):
-        raise TypeError(
-            f"specialist_semaphore must be an AdaptiveSemaphore or None, got {semaphore!r}"
-        )
+    as_specialist_semaphore(semaphore)  # raises for what is not a semaphore
     if circuit_key is not None and not callable(circuit_key):
         raise TypeError(
             f"circuit_key must be a function (task_id, spec) -> key or None, got {circuit_key!r}"
         )
     if store is not None and not callable(getattr(store, "begin_run", None)):
         raise TypeError(f"store must be a run store (SQLiteStore, MemoryStore), got {store!r}")
+
+
+#: ``specialist_semaphore=``: an ``AdaptiveSemaphore``, or any async context manager.
+SpecialistSemaphore: TypeAlias = AdaptiveSemaphore | AbstractAsyncContextManager[Any]
+
+
+class _PlainSemaphore:
+    """Any async context manager given as ``specialist_semaphore`` (an
+    ``asyncio.Semaphore``, as 0.3.0 allowed): it only holds slots, so the
+    outcome reports an ``AdaptiveSemaphore`` learns from go nowhere."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> _PlainSemaphore:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._inner.__aexit__(*exc_info)
+
+    def record_success(self, admission: object = None) -> None:
+        pass
+
+    def record_error(self, exc: BaseException, admission: object = None) -> bool:
+        return False
+
+
+def as_specialist_semaphore(value: object) -> AdaptiveSemaphore | None:
+    """``specialist_semaphore=`` as the runtime uses it; ``TypeError`` if it is no semaphore."""
+    if value is None or isinstance(value, AdaptiveSemaphore):
+        return value
+    if callable(getattr(value, "__aenter__", None)) and callable(getattr(value, "__aexit__", None)):
+        # The run calls only the four methods _PlainSemaphore has.
+        return cast(AdaptiveSemaphore, _PlainSemaphore(value))
+    raise TypeError(
+        "specialist_semaphore must be an AdaptiveSemaphore (or another async context "
+        f"manager, such as an asyncio.Semaphore) or None, got {value!r}"
+    )
 
 
 async def run_dag(
@@ -168,7 +214,7 @@ async def run_dag(
         breakers=breakers,
         circuit_key=options.circuit_key,
         groups=groups,
-        semaphore=options.semaphore,
+        semaphore=as_specialist_semaphore(options.semaphore),
         recorder=recorder,
         restored=restored,
         rules=rules,

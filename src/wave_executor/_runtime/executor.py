@@ -12,9 +12,8 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
 from wave_executor._runtime.attempt import BackendSpec
 from wave_executor._runtime.attempt import _check_backend as check_backend
-from wave_executor._runtime.engine import DagOptions, run_dag
+from wave_executor._runtime.engine import DagOptions, SpecialistSemaphore, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
-from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
 from wave_executor.backends.protocol import Backend
 
@@ -61,7 +60,7 @@ class DAGExecutor(ExecutorBase):
         task_executor: Callable[[Any, Any], Any],
         config: WaveConfig | None = None,
         inject_dep_outputs: bool = False,
-        specialist_semaphore: AdaptiveSemaphore | None = None,
+        specialist_semaphore: SpecialistSemaphore | None = None,
         *,
         priority_costs: Mapping[Any, float] | None = None,
         groups: GroupSpec | None = None,

@@ -21,10 +21,14 @@ from wave_executor._core.levels import waves_of
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.triggers import parse_rules
 from wave_executor._core.waves import ExecutionContext
-from wave_executor._runtime.engine import check_graph_arguments, check_run_arguments
+from wave_executor._runtime.engine import (
+    SpecialistSemaphore,
+    as_specialist_semaphore,
+    check_graph_arguments,
+    check_run_arguments,
+)
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
-from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
 
 __all__ = ["LevelExecutor"]
@@ -49,7 +53,7 @@ class LevelExecutor(ExecutorBase):
         task_executor: TaskBody,
         config: WaveConfig | None = None,
         inject_dep_outputs: bool = False,
-        specialist_semaphore: AdaptiveSemaphore | None = None,
+        specialist_semaphore: SpecialistSemaphore | None = None,
         *,
         priority_costs: Mapping[Any, float] | None = None,
         groups: GroupSpec | None = None,
@@ -106,7 +110,7 @@ class LevelExecutor(ExecutorBase):
             events,
             inject_dep_outputs,
             WaveOptions(
-                specialist_semaphore,
+                as_specialist_semaphore(specialist_semaphore),
                 priority_costs,
                 groups,
                 retry_policies,
