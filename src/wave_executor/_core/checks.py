@@ -8,6 +8,7 @@ compares false with everything and so slips through ``< 0`` tests.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 
 __all__ = [
@@ -21,15 +22,15 @@ __all__ = [
 
 
 def is_number(value: object) -> bool:
-    """An ``int`` or a ``float`` (a subclass too), not a bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A real number (``int``, ``float``, a NumPy scalar...), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` must be an ``int`` >= ``minimum`` (not a bool, a float or NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """``value`` must be an integer >= ``minimum`` (not a bool, a float or NaN)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return value  # type: ignore[return-value]
 
 
 def check_number(

@@ -7,6 +7,7 @@ not deep inside a run.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -46,6 +47,12 @@ class WaveConfig:
 
     ``aggregation_strategy`` also accepts a member's value (``"append"``),
     stored as the member; anything else raises ``ValueError`` here.
+
+    Every field is checked here, naming the field and the value: counts
+    (``max_parallel_per_wave``, ``min_parallel``, the circuit thresholds, the
+    budgets) are integers >= 1 (``max_retries`` >= 0), never floats, bools or
+    NaN; durations and rates are numbers; switches are bools. A timeout of
+    None means no limit (stored as ``math.inf``), as in 0.3.0.
     """
 
     max_parallel_per_wave: int = 10
@@ -124,7 +131,7 @@ def _check_budgets(budgets: object) -> None:
             f"specialist_budgets must be a mapping of group name to budget, got {budgets!r}"
         )
     for name, budget in budgets.items():
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
             raise ValueError(
                 f"specialist_budgets: the budget of group {name!r} must be an integer >= 1, "
                 f"got {budget!r}"
