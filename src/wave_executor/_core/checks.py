@@ -28,6 +28,8 @@ def is_number(value: object) -> bool:
 
 def check_int(name: str, value: object, minimum: int) -> int:
     """``value`` must be an integer >= ``minimum`` (not a bool, a float or NaN)."""
+    if type(value) is int and value >= minimum:  # the common case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value  # type: ignore[return-value]
@@ -44,7 +46,8 @@ def check_number(
     hint: str = "",
 ) -> float:
     """``value`` must be a number (not a bool, not NaN) within the bounds given."""
-    ok = is_number(value) and not math.isnan(value)  # type: ignore[arg-type]
+    ok = (type(value) is float or type(value) is int) or is_number(value)
+    ok = ok and not math.isnan(value)  # type: ignore[arg-type]
     if ok:
         number = float(value)  # type: ignore[arg-type]
         ok = (
