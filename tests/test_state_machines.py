@@ -1,16 +1,21 @@
 """Stateful property tests: random sequences of operations checked against a model.
 
-Four machines, each driving one piece of pure logic through hypothesis's
+Six machines, each driving one piece of the scheduler through hypothesis's
 ``RuleBasedStateMachine`` and comparing it with a few lines of obvious code
 after every step:
 
 * ``PlanMachine``: the run frontier (``_core/plan.py``): take, succeed,
   fail, back off, retry and abort on a random graph;
+* ``RuledPlanMachine``: the same with a random trigger rule per task,
+  against an oracle that reads each rule as a predicate
+  (``_core/triggers.py``);
 * ``ReconcileMachine``: the reconciler's desired-state diff and record
   lifecycle (``_core/reconcile.py``);
 * ``BreakerMachine``: a circuit breaker on a fake clock (``_core/breaker.py``);
 * ``WindowMachine``: an adaptive AIMD window (``_core/window.py``,
-  ``_core/aimd.py``) under admissions, successes and overloads.
+  ``_core/aimd.py``) under admissions, successes and overloads;
+* ``RuntimeMachine``: a ``DAGExecutor`` run on the virtual clock whose
+  bodies end in whatever order the machine picks.
 
 They run ``WAVE_STATEFUL_EXAMPLES`` sequences each (default 60, a few
 seconds in all); run them longer with, for example::
@@ -52,6 +57,7 @@ from wave_executor._core.reconcile import (
 )
 from wave_executor._core.restart import RestartPolicy
 from wave_executor._core.status import TaskStatus
+from wave_executor._core.triggers import SkipReason, TriggerRule
 from wave_executor._core.window import Window
 from wave_executor.errors import WaveExecutorError
 from wave_executor.testing import VirtualClockEventLoop
@@ -176,6 +182,128 @@ class PlanMachine(RuleBasedStateMachine):
         assert self.plan.unfinished == unfinished
         assert self.plan.done == (unfinished == 0)
         assert self.plan.ready_count == len(self._with("ready"))
+
+
+class RuledPlanMachine(RuleBasedStateMachine):
+    """The plan with trigger rules, against an oracle that reads each rule as a
+    predicate over how the upstreams end: run once it holds whatever the
+    unfinished upstreams do, skip once it fails whatever they do, else wait
+    (``all_done`` waits for every upstream; ``always`` runs at once)."""
+
+    @initialize(
+        n=st.integers(1, 7),
+        edges=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), max_size=12),
+        rules=st.lists(st.sampled_from(list(TriggerRule)), min_size=7, max_size=7),
+    )
+    def build(self, n: int, edges: list[tuple[int, int]], rules: list[TriggerRule]) -> None:
+        self.deps: dict[int, set[int]] = {i: set() for i in range(n)}
+        for a, b in edges:
+            if a < b < n:
+                self.deps[b].add(a)
+        self.rule_of = {i: rules[i] for i in range(n)}
+        graph = build_graph(range(n), {i: sorted(d) for i, d in self.deps.items()})
+        ruled = {i: r for i, r in self.rule_of.items() if r is not TriggerRule.ALL_SUCCESS}
+        self.plan = Plan(graph, rules=ruled)
+        self.status: dict[int, str] = dict.fromkeys(range(n), "pending")
+        self.kind: dict[int, str] = {}  # ended tasks: "S" succeeded, "F" failed, "K" rule-skipped
+        self._propagate()
+
+    def _oracle(self, i: int) -> str:
+        rule = self.rule_of[i]
+        ups = self.deps[i]
+        if rule is TriggerRule.ALWAYS or not ups:
+            return "run"
+        ended = [self.kind[u] for u in ups if u in self.kind]
+        left = len(ups) - len(ended)
+        if rule is TriggerRule.ALL_DONE:
+            return "run" if not left else "wait"
+        outcomes = set()
+        for a in range(left + 1):
+            for b in range(left + 1 - a):
+                c = left - a - b
+                s_, f_, k_ = ended.count("S") + a, ended.count("F") + b, ended.count("K") + c
+                outcomes.add(_holds(rule, len(ups), s_, f_, k_))
+        if outcomes == {True}:
+            return "run"
+        return "skip" if outcomes == {False} else "wait"
+
+    def _propagate(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for i, status in self.status.items():
+                if status != "pending":
+                    continue
+                verdict = self._oracle(i)
+                if verdict == "run":
+                    self.status[i] = "ready"
+                    changed = True
+                elif verdict == "skip":
+                    failed = any(self.kind[u] == "F" for u in self.deps[i] if u in self.kind)
+                    upstream_failed = failed and self.rule_of[i] in _FAILURE_SENSITIVE
+                    self.status[i] = "skipped"
+                    self.kind[i] = "F" if upstream_failed else "K"
+                    changed = True
+
+    def _with(self, status: str) -> list[int]:
+        return [i for i, s in self.status.items() if s == status]
+
+    @rule()
+    def take(self) -> None:
+        taken = self.plan.take()
+        if not self._with("ready"):
+            assert taken is None
+            return
+        assert taken in self._with("ready")
+        self.status[taken] = "running"
+
+    @precondition(lambda self: self._with("running"))
+    @rule(data=st.data(), succeed=st.booleans())
+    def end(self, data: st.DataObject, succeed: bool) -> None:
+        i = data.draw(st.sampled_from(self._with("running")))
+        if succeed:
+            self.plan.succeed(i)
+            self.status[i], self.kind[i] = "success", "S"
+        else:
+            self.plan.fail(i, TaskStatus.FAILED)
+            self.status[i], self.kind[i] = "failed", "F"
+        self._propagate()
+
+    @invariant()
+    def matches_the_oracle(self) -> None:
+        for i, s in self.status.items():
+            assert self.plan.status(i).value == s, (i, self.rule_of[i], self.plan.status(i), s)
+            if s == "skipped":
+                reason = self.plan.skip_reasons.get(i, SkipReason.UPSTREAM_FAILED)
+                expected = "upstream_failed" if self.kind[i] == "F" else "rule_not_met"
+                assert reason.value == expected, (i, self.rule_of[i], reason)
+        assert self.plan.ready_count == len(self._with("ready"))
+        assert self.plan.unfinished == sum(1 for s in self.status.values() if s not in TERMINAL)
+
+
+def _holds(rule: TriggerRule, total: int, s: int, f: int, k: int) -> bool:
+    """Does ``rule`` hold once every upstream ended (``s`` succeeded, ``f`` failed, ``k``
+    skipped by their rules)? Straight from docs/trigger-rules.md."""
+    return {
+        TriggerRule.ALL_SUCCESS: s == total,
+        TriggerRule.ALL_FAILED: f == total,
+        TriggerRule.ALL_SKIPPED: k == total,
+        TriggerRule.ONE_SUCCESS: s >= 1,
+        TriggerRule.ONE_FAILED: f >= 1,
+        TriggerRule.ONE_DONE: s + f >= 1,
+        TriggerRule.NONE_FAILED: f == 0,
+        TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS: f == 0 and s >= 1,
+        TriggerRule.NONE_SKIPPED: k == 0,
+    }[rule]
+
+
+#: Rules a failed upstream defeats: their skip says "upstream failed".
+_FAILURE_SENSITIVE = {
+    TriggerRule.ALL_SUCCESS,
+    TriggerRule.ONE_SUCCESS,
+    TriggerRule.NONE_FAILED,
+    TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+}
 
 
 # -- the reconciler's diff and records -------------------------------------------------------
@@ -576,12 +704,14 @@ class RuntimeMachine(RuleBasedStateMachine):
 
 
 TestPlanMachine = PlanMachine.TestCase
+TestRuledPlanMachine = RuledPlanMachine.TestCase
 TestReconcileMachine = ReconcileMachine.TestCase
 TestBreakerMachine = BreakerMachine.TestCase
 TestWindowMachine = WindowMachine.TestCase
 TestRuntimeMachine = RuntimeMachine.TestCase
 for _machine in (
     TestPlanMachine,
+    TestRuledPlanMachine,
     TestReconcileMachine,
     TestBreakerMachine,
     TestWindowMachine,
