@@ -631,6 +631,20 @@ case("execute(store='runs.db')", dag(store="runs.db"), "store", "'runs.db'")
 case("execute(run_id='r') without a store", dag(run_id="r"), "run_id")
 for cfg in ("fast", {"max_parallel_per_wave": 2}, 3):
     case(f"execute(config={cfg!r})", dag(config=cfg), "config", shown(cfg))
+
+
+def changed_config(field: str, value: Any) -> WaveConfig:
+    config = WaveConfig()
+    setattr(config, field, value)  # after the check made when it was made
+    return config
+
+
+for field_name, value in (("min_parallel", 2.5), ("specialist_budgets", {"g": 0.5})):
+    case(
+        f"execute(config with {field_name}={value!r} set after it was made)",
+        dag(config=changed_config(field_name, value), groups={"a": "g"}),
+        field_name,
+    )
 case(
     "DAGExecutor(config='fast')",
     lambda c: DAGExecutor("fast"),  # type: ignore[arg-type]
@@ -663,6 +677,11 @@ def levels(tasks: Any = None, deps: Any = None, *, body: Any = None, **kwargs: A
     return call
 
 
+case(
+    "LevelExecutor.execute(config with min_parallel=2.5 set after it was made)",
+    levels(config=changed_config("min_parallel", 2.5)),
+    "min_parallel",
+)
 case("LevelExecutor.execute(tasks=['a'])", levels(["a"]), "tasks", "list")
 case("LevelExecutor.execute(task_executor=None)", levels(body="f"), "'f'")
 case("LevelExecutor.execute(dependencies={'b': ['zzz']})", levels(deps={"b": ["zzz"]}), "'zzz'")

@@ -81,6 +81,12 @@ class WaveConfig:
     adaptive_group_windows: bool = False
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise ``ValueError``/``TypeError`` naming the first bad field. Runs when
+        the config is made and again when a run starts (a field may have been
+        set since)."""
         for name in _COUNTS:
             check_int(name, getattr(self, name), 1)
         check_int("max_retries", self.max_retries, 0)

@@ -83,6 +83,7 @@ def check_run_arguments(
     checked where they are read: the graph, the settings, the rules)."""
     if not isinstance(config, WaveConfig):
         raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
+    config.check()  # a field may have been set since the config was made
     if dependencies is not None and not isinstance(dependencies, Mapping):
         raise TypeError(
             f"dependencies must be a mapping of task id to its dependencies, got {dependencies!r}"
