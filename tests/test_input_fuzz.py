@@ -924,6 +924,33 @@ case(
 )
 
 
+REC = {"node_type": "reconciler"}
+for what, fields, named in (
+    ("reconciler, restart_settings={}", {**REC, "restart_settings": {}}, "restart_settings"),
+    ("reconciler, poll_interval_s=nan", {**REC, "poll_interval_s": NAN}, "poll_interval_s"),
+    ("reconciler, poll_interval_s='2'", {**REC, "poll_interval_s": "2"}, "poll_interval_s"),
+    ("reconciler, max_restart_attempts=2.5", {**REC, "max_restart_attempts": 2.5}, "attempts"),
+    ("reconciler, timeouts=nan", {**REC, "timeouts": NAN}, "timeout"),
+    ("config='x'", {"config": "x"}, "config"),
+    ("task_dependencies=['a']", {"task_dependencies": ["a"]}, "task_dependencies"),
+    ("task_dependencies={'a': 5}", {"task_dependencies": {"a": 5}}, "5"),
+    ("specialist=[]", {"specialist": []}, "specialist"),
+    ("accept_partial='no'", {"accept_partial": "no"}, "accept_partial"),
+    ("inject_dep_outputs='no'", {"inject_dep_outputs": "no"}, "inject_dep_outputs"),
+    ("node_type='nope'", {"node_type": "nope"}, "'nope'"),
+    ("node_type='meta' without meta", {"node_type": "meta"}, "meta="),
+):  # fmt: skip
+    case(f"MetaDAG.add_node({what})", meta_run((node(**fields), None)), "'n'", named)
+case("MetaDAG.add_node(node_id=[])", meta_add(node([])), "node_id", "[]")
+case("MetaDAG.add_node(depends_on=[[]])", meta_run((node(), [[]])), "depends_on", "[]")
+case(
+    "MetaDAG.add_node(depends_on=5) names node 5",
+    meta_run((node(5), None), (node(), 5)),
+    refused=False,
+    check=lambda result, calls: _same(result.succeeded, True),
+)
+
+
 # -- store paths ---------------------------------------------------------------------------
 
 STORE_DIR: list[Path] = []
