@@ -846,6 +846,24 @@ def reconciler_stop(timeout: Any) -> Thunk:
     return call
 
 
+def reconciler_wait(timeout: Any) -> Thunk:
+    async def call(calls: Calls) -> Any:
+        rec = WaveReconciler(body_of(calls))
+        try:
+            return await rec.wait_until_complete(timeout=timeout)
+        finally:
+            await rec.stop()
+
+    return call
+
+
+for value in (NAN, "5", [1]):
+    case(
+        f"WaveReconciler.wait_until_complete(timeout={value!r})",
+        reconciler_wait(value),
+        "timeout",
+        shown(value),
+    )
 for value in (-1, NAN, "5", True):
     case(f"WaveReconciler.stop(timeout={value!r})", reconciler_stop(value), "timeout", shown(value))
 case(

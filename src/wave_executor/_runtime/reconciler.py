@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
@@ -238,6 +239,8 @@ class WaveReconciler:
         while a restart is due. It wakes on state changes; ``poll_interval``
         is accepted for 0.3.0 compatibility and unused.
         """
+        if timeout is not None and (not is_number(timeout) or math.isnan(timeout)):
+            raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
         return await self._sup.wait_complete(timeout)
 
 
