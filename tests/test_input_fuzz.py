@@ -51,7 +51,7 @@ from wave_executor import (
     WaveConfig,
     WaveReconciler,
 )
-from wave_executor.store import SQLiteStore, StoreError
+from wave_executor.store import MemoryStore, SQLiteStore, StoreError
 from wave_executor.testing import run_virtual
 
 NAN = math.nan
@@ -558,6 +558,32 @@ case(
     dag(groups={"a": NAN, "b": NAN}),
     refused=False,
     check=all_succeeded(["a", "b"]),
+)
+case(
+    "execute(group names True and 1.5, budgets 1) runs one of each at a time",
+    dag(
+        {"a": {}, "b": {}, "c": {}, "d": {}},
+        groups={"a": True, "b": True, "c": 1.5, "d": 1.5},
+        config=WaveConfig(specialist_budgets={True: 1, 1.5: 1}),  # type: ignore[dict-item]
+    ),
+    refused=False,
+    check=all_succeeded(["a", "c", "b", "d"]),
+)
+case(
+    "execute(store=MemoryStore(), a None id)",
+    dag({None: {}}, store=MemoryStore(), run_id="r"),
+    "None",
+)
+case(
+    "execute(store=MemoryStore(), ids 1, 1.5 and '1') records and runs",
+    dag({1: {}, 1.5: {}, "1": {}}, {1.5: [1], "1": [1.5]}, store=MemoryStore(), run_id="r"),
+    refused=False,
+    check=all_succeeded([1, 1.5, "1"]),
+)
+case(
+    "execute(store=MemoryStore(), a nan id)",
+    dag({NAN_ID: {}}, store=MemoryStore(), run_id="r2"),
+    "nan",
 )
 
 # -- semaphores, trigger rules, backends, retry policies, circuit keys, stores ---------------
