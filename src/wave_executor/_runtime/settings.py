@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -156,8 +157,8 @@ def group_budget(cfg: WaveConfig, name: Hashable) -> int:
     "specialists": ``specialist_budgets`` and ``default_specialist_budget``)."""
     budgets: Mapping[Any, int] = cfg.specialist_budgets
     budget = budgets.get(name, cfg.default_specialist_budget)
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        # WaveConfig refuses these when made; this catches one changed since
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
+        # WaveConfig.check() refuses these; this catches a mapping changed in place since
         raise ValueError(f"the budget of group {name!r} must be an integer >= 1, got {budget!r}")
     return budget
 
