@@ -674,7 +674,10 @@ def test_total_execution_timeout_cuts_off_nodes_and_closes_them() -> None:
 
 
 async def test_a_group_budget_below_one_is_rejected() -> None:
-    cfg = WaveConfig(specialist_budgets={"gpu": 0})
+    with pytest.raises(ValueError, match="budget of group 'gpu'"):
+        WaveConfig(specialist_budgets={"gpu": 0})
+    cfg = WaveConfig(specialist_budgets={"gpu": 1})
+    cfg.specialist_budgets["gpu"] = 0  # changed after the check: refused when the node runs
     meta = MetaDAG(config=cfg).add_node(dag("a", specialist="gpu"))
     with pytest.raises(ValueError, match="budget"):
         await meta.execute()

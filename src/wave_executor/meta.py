@@ -71,6 +71,8 @@ class MetaDAG:
         *,
         task_events: bool = False,
     ) -> None:
+        if config is not None and not isinstance(config, WaveConfig):
+            raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
         self.config = config if config is not None else WaveConfig()
         self.inject_dep_outputs = inject_dep_outputs
         #: Also pass on the events of the tasks inside "dag" and "reconciler"
@@ -123,14 +125,20 @@ class MetaDAG:
         if not isinstance(spec, MetaDAGNodeSpec):
             raise TypeError(f"add_node takes a MetaDAGNodeSpec, got {type(spec).__name__}")
         node_id = spec.node_id
+        if not isinstance(node_id, Hashable):
+            raise TypeError(f"node_id must be hashable, got {node_id!r}")
         if node_id in self._nodes:
             raise ValueError(f"node {node_id!r} is already defined")
         rule = parse_rule(trigger_rule)
         kind = _builtin_kind(self._runners.get(spec.node_type))
         check_spec(spec, kind, inject=self.inject_dep_outputs)
-        if isinstance(depends_on, str | bytes):
-            depends_on = [depends_on]
-        upstream = list(dict.fromkeys(depends_on or ()))
+        if isinstance(depends_on, str | bytes) or not isinstance(depends_on, Iterable | None):
+            depends_on = [depends_on]  # one id: a string, a number...
+        upstream = list(depends_on or ())
+        for up in upstream:
+            if not isinstance(up, Hashable):
+                raise TypeError(f"node {node_id!r}: depends_on names {up!r}, not a node id")
+        upstream = list(dict.fromkeys(upstream))
         for up in upstream:
             if up not in self._nodes:
                 self._forward.append((node_id, up))

@@ -332,6 +332,30 @@ async def dag_semaphore() -> Any:
     return {"peak": peak, "limit": sem.limit}
 
 
+async def dag_asyncio_semaphore_and_no_timeouts() -> Any:
+    """0.3.0 took any async context manager as the semaphore, and None as "no limit"."""
+    sem = asyncio.Semaphore(2)
+    running = 0
+    peak = 0
+
+    async def body(task_id: str, spec: Any) -> Any:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(500)  # beyond the default 120 s attempt timeout
+        running -= 1
+        return task_id
+
+    config = we.WaveConfig(
+        default_task_timeout=None,  # type: ignore[arg-type]  # 0.3.0 took None: no limit
+        total_execution_timeout=None,  # type: ignore[arg-type]
+    )
+    result = await we.DAGExecutor().execute(
+        {f"t{i}": i for i in range(5)}, {}, body, config, specialist_semaphore=sem
+    )
+    return {"peak": peak, "result": dag_result(result)}
+
+
 # -- WaveReconciler ---------------------------------------------------------------------
 
 _STATUS_FIELDS = (
@@ -495,6 +519,7 @@ PROGRAMS: dict[str, Callable[[], Awaitable[Any]]] = {
         dag_async_and_sync_callbacks, dag_events_off, dag_bad_graphs, dag_dependencies_none,
         dag_empty_graph,
         dag_result_built_by_hand, dag_circuit_key, dag_semaphore,
+        dag_asyncio_semaphore_and_no_timeouts,
         reconciler_runs_to_completion, reconciler_restarts_on_failure,
         reconciler_removed_task_stops, reconciler_cycle,
         meta_two_nodes_with_outputs, meta_failure_skips_downstream, meta_empty,

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from wave_executor._core.checks import check_int, check_number
+
 __all__ = ["BreakerSettings", "CircuitBreaker", "CircuitBreakerRegistry", "CircuitState"]
 
 
@@ -36,10 +38,15 @@ class CircuitBreaker:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if failure_threshold < 1 or success_threshold < 1:
-            raise ValueError("failure_threshold and success_threshold must be >= 1")
-        if not recovery_timeout >= 0:
-            raise ValueError(f"recovery_timeout must be >= 0, got {recovery_timeout!r}")
+        try:
+            hash(key)  # here, not when a registry files the breaker
+        except TypeError:
+            raise TypeError(f"key must be hashable, got {key!r}") from None
+        check_int("failure_threshold", failure_threshold, 1)
+        check_int("success_threshold", success_threshold, 1)
+        check_number("recovery_timeout", recovery_timeout, at_least=0)
+        if not callable(clock):
+            raise TypeError(f"clock must be a function returning seconds, got {clock!r}")
         self.key = key
         self.failure_threshold = failure_threshold
         self.success_threshold = success_threshold

@@ -7,10 +7,18 @@ not deep inside a run.
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 
+from wave_executor._core.checks import (
+    check_bool,
+    check_exception_types,
+    check_int,
+    check_number,
+)
 from wave_executor._core.retry import RetryPolicy
 
 __all__ = ["AggregationStrategy", "WaveConfig"]
@@ -39,6 +47,12 @@ class WaveConfig:
 
     ``aggregation_strategy`` also accepts a member's value (``"append"``),
     stored as the member; anything else raises ``ValueError`` here.
+
+    Every field is checked here, naming the field and the value: counts
+    (``max_parallel_per_wave``, ``min_parallel``, the circuit thresholds, the
+    budgets) are integers >= 1 (``max_retries`` >= 0), never floats, bools or
+    NaN; durations and rates are numbers; switches are bools. A timeout of
+    None means no limit (stored as ``math.inf``), as in 0.3.0.
     """
 
     max_parallel_per_wave: int = 10
@@ -67,33 +81,31 @@ class WaveConfig:
     adaptive_group_windows: bool = False
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_parallel_per_wave", "circuit_failure_threshold", "circuit_success_threshold"
-        ):  # fmt: skip
-            _check_count(name, getattr(self, name))
-        if not self.circuit_recovery_timeout >= 0:  # also rejects NaN; math.inf: never
-            raise ValueError(
-                "circuit_recovery_timeout must be >= 0 seconds, "
-                f"got {self.circuit_recovery_timeout!r}"
-            )
+        self.check()
+
+    def check(self) -> None:
+        """Raise ``ValueError``/``TypeError`` naming the first bad field. Runs when
+        the config is made and again when a run starts (a field may have been
+        set since)."""
+        for name in _COUNTS:
+            check_int(name, getattr(self, name), 1)
+        check_int("max_retries", self.max_retries, 0)
+        for name in _BOOLS:
+            check_bool(name, getattr(self, name))
+        check_number("circuit_recovery_timeout", self.circuit_recovery_timeout, at_least=0)
         for name in ("default_task_timeout", "total_execution_timeout", "per_wave_timeout"):
-            value = getattr(self, name)
-            if not value > 0:  # also rejects NaN; math.inf means no limit
-                raise ValueError(f"{name} must be > 0 (math.inf for no limit), got {value!r}")
-        if not 0.0 <= self.min_success_rate <= 1.0:
-            raise ValueError(f"min_success_rate must be in [0, 1], got {self.min_success_rate}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        if not self.retry_backoff_factor >= 0:
-            raise ValueError(
-                f"retry_backoff_factor must be >= 0, got {self.retry_backoff_factor!r}"
+            if getattr(self, name) is None:  # 0.3.0 read None as "no limit"
+                setattr(self, name, math.inf)
+            check_number(name, getattr(self, name), above=0, hint=" (math.inf for no limit)")
+        check_number("min_success_rate", self.min_success_rate, at_least=0, at_most=1)
+        check_number("retry_backoff_factor", self.retry_backoff_factor, at_least=0)
+        check_number("inter_wave_delay_ms", self.inter_wave_delay_ms, at_least=0, finite=True)
+        _check_budgets(self.specialist_budgets)
+        if self.retry_policy is not None and not isinstance(self.retry_policy, RetryPolicy):
+            raise TypeError(
+                f"retry_policy must be a RetryPolicy or None, got {self.retry_policy!r}"
             )
-        if self.min_parallel < 1:
-            raise ValueError(f"min_parallel must be >= 1, got {self.min_parallel}")
-        if not 0 <= self.inter_wave_delay_ms < math.inf:  # also rejects NaN
-            raise ValueError(
-                f"inter_wave_delay_ms must be finite and >= 0, got {self.inter_wave_delay_ms!r}"
-            )
+        check_exception_types("overload_errors", self.overload_errors)
         self.aggregation_strategy = _strategy(self.aggregation_strategy)
 
     def effective_retry_policy(self) -> RetryPolicy:
@@ -107,10 +119,29 @@ class WaveConfig:
         return not math.isinf(self.total_execution_timeout)
 
 
-def _check_count(name: str, value: object) -> None:
-    """``value`` must be an ``int`` >= 1 (not a bool, a float or NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+#: Fields that count something: an ``int`` >= 1 (a float, a bool or NaN is refused).
+_COUNTS = (
+    "max_parallel_per_wave", "min_parallel", "circuit_failure_threshold",
+    "circuit_success_threshold", "default_specialist_budget",
+)  # fmt: skip
+_BOOLS = (
+    "allow_partial_success", "emit_events", "stop_on_first_error", "adaptive_batch_window",
+    "circuit_breaker_enabled", "adaptive_group_windows",
+)  # fmt: skip
+
+
+def _check_budgets(budgets: object) -> None:
+    """Group name -> budget, each an ``int`` >= 1 (a budget below 1 would never run the group)."""
+    if not isinstance(budgets, Mapping):
+        raise ValueError(
+            f"specialist_budgets must be a mapping of group name to budget, got {budgets!r}"
+        )
+    for name, budget in budgets.items():
+        if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
+            raise ValueError(
+                f"specialist_budgets: the budget of group {name!r} must be an integer >= 1, "
+                f"got {budget!r}"
+            )
 
 
 def _strategy(value: object) -> AggregationStrategy:

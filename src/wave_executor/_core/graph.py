@@ -14,7 +14,7 @@ became ready first: the classic critical-path-first list-scheduling rule.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -120,11 +120,22 @@ def _resolve(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]
         except KeyError:
             missing = next(d for d in deps if d not in index)
             raise UnknownDependencyError(task_id, missing) from None
+        except TypeError:  # deps is not iterable, or holds an unhashable id
+            raise _bad_dependencies(task_id, deps) from None
         end = len(sources)
         lo[ti] = start
         hi[ti] = end
         targets += [ti] * (end - start)
     return edges
+
+
+def _bad_dependencies(task_id: Any, deps: object) -> TypeError:
+    if not isinstance(deps, Iterable):
+        return TypeError(
+            f"dependencies of {task_id!r} must be a collection of task ids, got {deps!r}"
+        )
+    bad = next((d for d in deps if not isinstance(d, Hashable)), deps)
+    return TypeError(f"dependencies of {task_id!r} name {bad!r}, which cannot be a task id")
 
 
 def _without_edges(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]) -> bool:
@@ -283,7 +294,11 @@ def build_graph(
     tasks and ``WaveCircularDependencyError`` when there is a cycle.
     """
     ids = list(tasks)
-    index = {task_id: i for i, task_id in enumerate(ids)}
+    try:
+        index = {task_id: i for i, task_id in enumerate(ids)}
+    except TypeError:
+        bad = next(t for t in ids if not isinstance(t, Hashable))
+        raise TypeError(f"task ids must be hashable, got {bad!r}") from None
     n = len(ids)
     if len(index) != n:
         raise ValueError("task ids must be unique")
@@ -314,10 +329,10 @@ def _resolve_costs(
         i = index.get(task_id)
         if i is None:
             raise UnknownDependencyError(task_id, task_id, role="cost")
-        c = float(value)
-        if not c >= 0.0:  # also rejects NaN
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not value >= 0.0:  # also rejects NaN
             raise ValueError(f"cost of task {task_id!r} must be a number >= 0, got {value!r}")
-        resolved[i] = c
+        resolved[i] = float(value)
     return resolved
 
 

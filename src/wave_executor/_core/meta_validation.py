@@ -28,8 +28,11 @@ from collections.abc import (
 )
 from typing import Any
 
+from wave_executor._core.checks import check_bool
+from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.meta_records import MetaDAGNodeSpec
+from wave_executor._core.restart import RestartSettings
 from wave_executor._core.restart_args import restart_args
 from wave_executor.errors import GraphError, UnknownDependencyError, WaveCircularDependencyError
 
@@ -64,6 +67,10 @@ def check_spec(spec: MetaDAGNodeSpec, kind: str | None, *, inject: bool) -> None
             f'node {node_id!r}: backend and backends apply to "dag" nodes only '
             f"(a {kind!r} node's tasks run in the event loop)"
         )
+    if spec.specialist is not None and not isinstance(spec.specialist, Hashable):
+        raise TypeError(
+            f"node {node_id!r}: specialist must be a group name (hashable), got {spec.specialist!r}"
+        )
     if kind == "meta":
         _check_meta_node(spec)
         return
@@ -81,9 +88,24 @@ def check_spec(spec: MetaDAGNodeSpec, kind: str | None, *, inject: bool) -> None
             f"node {node_id!r}: task_executor must be an async callable "
             f"(or one returning an awaitable), got {executor!r}"
         )
+    config = spec.config
+    if config is not None and not isinstance(config, WaveConfig):
+        raise TypeError(f"node {node_id!r}: config must be a WaveConfig or None, got {config!r}")
+    for name in ("inject_dep_outputs", "accept_partial"):
+        try:
+            check_bool(name, getattr(spec, name))
+        except ValueError as exc:
+            raise _for_node(node_id, exc) from None
     _check_task_graph(node_id, tasks, spec.task_dependencies, kind == "reconciler")
     if kind == "reconciler":
         _check_restart_settings(spec, tasks)
+        _check_positive(node_id, "poll_interval_s", spec.poll_interval_s, none_ok=False)
+        settings = spec.restart_settings
+        if settings is not None and not isinstance(settings, RestartSettings):
+            raise TypeError(
+                f"node {node_id!r}: restart_settings must be a RestartSettings or None, "
+                f"got {settings!r}"
+            )
         _check_positive(node_id, "completion_timeout", spec.completion_timeout, none_ok=False)
         _check_positive(
             node_id, "completion_poll_interval", spec.completion_poll_interval, none_ok=True

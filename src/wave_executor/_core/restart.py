@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from wave_executor._core.checks import check_int, check_number
 from wave_executor._core.retry import RetryPolicy
 
 __all__ = ["RestartDecision", "RestartHistory", "RestartPolicy", "RestartSettings", "decide"]
@@ -66,10 +67,10 @@ class RestartSettings:
     def __post_init__(self) -> None:
         for name in ("backoff_cap_s", "jitter", "crash_loop_window_s", "healthy_after_s"):
             value = getattr(self, name)
-            if value is not None and not value >= 0:  # also rejects NaN
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
-        if self.crash_loop_burst is not None and self.crash_loop_burst < 0:
-            raise ValueError(f"crash_loop_burst must be >= 0 or None, got {self.crash_loop_burst}")
+            if value is not None or name != "healthy_after_s":
+                check_number(name, value, at_least=0)
+        if self.crash_loop_burst is not None:
+            check_int("crash_loop_burst", self.crash_loop_burst, 0)
 
 
 @dataclass(slots=True)

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from wave_executor._core.checks import check_exception_types, check_int, check_number
+
 __all__ = ["RetryPolicy"]
 
 RetryPredicate = Callable[[BaseException], bool]
@@ -55,18 +57,25 @@ class RetryPolicy:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        check_int("max_retries", self.max_retries, 0)
+        if self.jitter is False:  # "no jitter", as written in the wild
+            object.__setattr__(self, "jitter", 0.0)
         for name in ("backoff_factor", "base_delay", "max_delay", "jitter"):
-            value = getattr(self, name)
-            if not value >= 0:  # also rejects NaN
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
+            check_number(name, getattr(self, name), at_least=0)
         if self.jitter_mode not in ("proportional", "full"):
             raise ValueError(
                 f"jitter_mode must be 'proportional' or 'full', got {self.jitter_mode!r}"
             )
-        if self.deadline is not None and not self.deadline >= 0:
-            raise ValueError(f"deadline must be >= 0 seconds, got {self.deadline!r}")
+        if self.deadline is not None:
+            check_number("deadline", self.deadline, at_least=0, hint=" seconds or None")
+        rule = self.retry_on
+        if isinstance(rule, tuple):
+            check_exception_types("retry_on", rule)
+        elif rule is not None and (isinstance(rule, type) or not callable(rule)):
+            raise TypeError(
+                "retry_on must be a tuple of exception classes, a predicate "
+                f"exc -> bool or None, got {rule!r}"
+            )
 
     @property
     def max_attempts(self) -> int:

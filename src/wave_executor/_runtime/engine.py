@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
+from wave_executor._core.checks import check_mapping
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.names import RunOutcome
@@ -36,7 +38,15 @@ from wave_executor._runtime.recording import RunRecorder
 from wave_executor._runtime.settings import GroupSpec, KeyFunction, resolve_groups, run_settings
 from wave_executor.progress import Progress
 
-__all__ = ["DagOptions", "check_graph_arguments", "end_probe", "run_dag"]
+__all__ = [
+    "DagOptions",
+    "SpecialistSemaphore",
+    "as_specialist_semaphore",
+    "check_graph_arguments",
+    "check_run_arguments",
+    "end_probe",
+    "run_dag",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,7 @@ class DagOptions:
     """The keyword options of ``execute()`` beyond the graph and the body."""
 
     inject_dep_outputs: bool = False
-    semaphore: AdaptiveSemaphore | None = None
+    semaphore: SpecialistSemaphore | None = None
     priority_costs: Mapping[Any, float] | None = None
     groups: GroupSpec | None = None
     retry_policies: Mapping[Any, RetryPolicy] | None = None
@@ -81,6 +91,82 @@ def end_probe(probe: ExecutionProbe, result: DAGExecutionResult) -> None:
     )
 
 
+def check_run_arguments(
+    config: object,
+    dependencies: object,
+    *,
+    semaphore: object = None,
+    circuit_key: object = None,
+    groups: object = None,
+    mappings: Mapping[str, object] | None = None,
+    store: object = None,
+) -> None:
+    """The argument types every mode checks before anything runs (values are
+    checked where they are read: the graph, the settings, the rules)."""
+    if not isinstance(config, WaveConfig):
+        raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
+    config.check()  # a field may have been set since the config was made
+    if dependencies is not None and not isinstance(dependencies, Mapping):
+        raise TypeError(
+            f"dependencies must be a mapping of task id to its dependencies, got {dependencies!r}"
+        )
+    for name, value in (mappings or {}).items():
+        check_mapping(name, value)
+    if groups is not None and not callable(groups) and not isinstance(groups, Mapping):
+        raise TypeError(
+            "groups must be a mapping of task id to group name or a function "
+            f"(task_id, spec) -> name, got {groups!r}"
+        )
+    as_specialist_semaphore(semaphore)  # raises for what is not a semaphore
+    if circuit_key is not None and not callable(circuit_key):
+        raise TypeError(
+            f"circuit_key must be a function (task_id, spec) -> key or None, got {circuit_key!r}"
+        )
+    if store is not None and not callable(getattr(store, "begin_run", None)):
+        raise TypeError(f"store must be a run store (SQLiteStore, MemoryStore), got {store!r}")
+
+
+#: ``specialist_semaphore=``: an ``AdaptiveSemaphore``, or any async context manager.
+SpecialistSemaphore: TypeAlias = AdaptiveSemaphore | AbstractAsyncContextManager[Any]
+
+
+class _PlainSemaphore:
+    """Any async context manager given as ``specialist_semaphore`` (an
+    ``asyncio.Semaphore``, as 0.3.0 allowed): it only holds slots, so the
+    outcome reports an ``AdaptiveSemaphore`` learns from go nowhere."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> _PlainSemaphore:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._inner.__aexit__(*exc_info)
+
+    def record_success(self, admission: object = None) -> None:
+        pass
+
+    def record_error(self, exc: BaseException, admission: object = None) -> bool:
+        return False
+
+
+def as_specialist_semaphore(value: object) -> AdaptiveSemaphore | None:
+    """``specialist_semaphore=`` as the runtime uses it; ``TypeError`` if it is no semaphore."""
+    if value is None or isinstance(value, AdaptiveSemaphore):
+        return value
+    if callable(getattr(value, "__aenter__", None)) and callable(getattr(value, "__aexit__", None)):
+        # The run calls only the four methods _PlainSemaphore has.
+        return cast(AdaptiveSemaphore, _PlainSemaphore(value))
+    raise TypeError(
+        "specialist_semaphore must be an AdaptiveSemaphore (or another async context "
+        f"manager, such as an asyncio.Semaphore) or None, got {value!r}"
+    )
+
+
 async def run_dag(
     tasks: Mapping[Any, Any],
     dependencies: Mapping[Any, Iterable[Any]] | None,
@@ -97,6 +183,20 @@ async def run_dag(
     ``on_breakers`` receives the run's per-task ones when it ends.
     """
     check_graph_arguments(tasks, body)
+    check_run_arguments(
+        config,
+        dependencies,
+        semaphore=options.semaphore,
+        circuit_key=options.circuit_key,
+        groups=options.groups,
+        mappings={
+            "priority_costs": options.priority_costs,
+            "retry_policies": options.retry_policies,
+            "timeouts": options.timeouts,
+            "trigger_rules": options.trigger_rules,
+        },
+        store=options.store,
+    )
     deps = dependencies if dependencies is not None else {}
     costs = options.priority_costs
     if costs is None and options.store is not None:
@@ -115,6 +215,12 @@ async def run_dag(
             tasks = dict(tasks)
     chosen: dict[Any, Backend] = {}
     if options.backend is not None or options.backends is not None:
+        if isinstance(options.backends, Mapping):
+            for task_id in options.backends:
+                if task_id not in tasks:
+                    raise ValueError(
+                        f"a backend is given for task {task_id!r}, which is not defined in tasks"
+                    )
         chosen = resolve_backends(tasks, options.backend, options.backends)
         body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
     child_groups = None
@@ -147,7 +253,7 @@ async def run_dag(
         breakers=breakers,
         circuit_key=options.circuit_key,
         groups=groups,
-        semaphore=options.semaphore,
+        semaphore=as_specialist_semaphore(options.semaphore),
         recorder=recorder,
         restored=restored,
         rules=rules,

@@ -12,10 +12,9 @@ from wave_executor._core.fan_out import ChildId
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
-from wave_executor._runtime.attempt import BackendSpec
-from wave_executor._runtime.engine import DagOptions, run_dag
+from wave_executor._runtime.attempt import BackendSpec, resolve_backends
+from wave_executor._runtime.engine import DagOptions, SpecialistSemaphore, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
-from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
 from wave_executor.progress import Progress
 
@@ -38,6 +37,7 @@ class DAGExecutor(ExecutorBase):
         backend: Backend | None = None,
     ) -> None:
         super().__init__(config, circuit_breakers=circuit_breakers)
+        resolve_backends({}, backend, None)  # a backend that is not one: TypeError now
         #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
         self.backend = backend
         self._last_run_breakers = CircuitBreakerRegistry()
@@ -60,7 +60,7 @@ class DAGExecutor(ExecutorBase):
         task_executor: Callable[[Any, Any], Any],
         config: WaveConfig | None = None,
         inject_dep_outputs: bool = False,
-        specialist_semaphore: AdaptiveSemaphore | None = None,
+        specialist_semaphore: SpecialistSemaphore | None = None,
         *,
         priority_costs: Mapping[Any, float] | None = None,
         groups: GroupSpec | None = None,

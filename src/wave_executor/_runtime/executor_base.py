@@ -23,6 +23,13 @@ class ExecutorBase:
         *,
         circuit_breakers: CircuitBreakerRegistry | None = None,
     ) -> None:
+        if config is not None and not isinstance(config, WaveConfig):
+            raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
+        registry = circuit_breakers
+        if registry is not None and not isinstance(registry, CircuitBreakerRegistry):
+            raise TypeError(
+                f"circuit_breakers must be a CircuitBreakerRegistry or None, got {registry!r}"
+            )
         self.config = config if config is not None else WaveConfig()
         self._hub = EventHub()
         self._breakers = (

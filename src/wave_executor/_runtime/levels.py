@@ -24,10 +24,14 @@ from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.triggers import parse_rules
 from wave_executor._core.waves import ExecutionContext
 from wave_executor._runtime.attempt import BackendSpec, resolve_backends, with_backends
-from wave_executor._runtime.engine import check_graph_arguments
+from wave_executor._runtime.engine import (
+    SpecialistSemaphore,
+    as_specialist_semaphore,
+    check_graph_arguments,
+    check_run_arguments,
+)
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.level_run import LevelRun, WaveOptions
-from wave_executor._runtime.limiter import AdaptiveSemaphore
 from wave_executor._runtime.progress_feed import feed_for
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
 from wave_executor.progress import Progress
@@ -65,7 +69,7 @@ class LevelExecutor(ExecutorBase):
         task_executor: TaskBody,
         config: WaveConfig | None = None,
         inject_dep_outputs: bool = False,
-        specialist_semaphore: AdaptiveSemaphore | None = None,
+        specialist_semaphore: SpecialistSemaphore | None = None,
         *,
         priority_costs: Mapping[Any, float] | None = None,
         groups: GroupSpec | None = None,
@@ -103,6 +107,18 @@ class LevelExecutor(ExecutorBase):
             chosen = resolve_backends(tasks, default, backends)
             task_executor = with_backends(task_executor, default, chosen, fetch_outputs=True)
         cfg = config if config is not None else self.config
+        check_run_arguments(
+            cfg,
+            dependencies,
+            semaphore=specialist_semaphore,
+            circuit_key=circuit_key,
+            groups=groups,
+            mappings={
+                "priority_costs": priority_costs,
+                "retry_policies": retry_policies,
+                "trigger_rules": trigger_rules,
+            },
+        )
         deps: Mapping[Any, Iterable[Any]] = dependencies if dependencies is not None else {}
         graph = build_graph(tasks, deps, priority_costs)
         for what, mapping in (("a group", groups), ("a retry policy", retry_policies)):
@@ -125,7 +141,7 @@ class LevelExecutor(ExecutorBase):
             events,
             inject_dep_outputs,
             WaveOptions(
-                specialist_semaphore,
+                as_specialist_semaphore(specialist_semaphore),
                 priority_costs,
                 groups,
                 retry_policies,

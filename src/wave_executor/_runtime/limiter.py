@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import NamedTuple
 
 from wave_executor._core.aimd import SLOW_START_WINDOW, AIMDPolicy
+from wave_executor._core.checks import check_exception_types, check_int, is_number
 from wave_executor._core.overload import is_overload
 
 __all__ = ["Admission", "AdaptiveSemaphore", "LimiterStatistics", "report_outcome"]
@@ -81,10 +82,16 @@ class AdaptiveSemaphore:
         overload_errors: tuple[type[BaseException], ...] = (),
         slow_start_from: int | None = SLOW_START_WINDOW,
     ) -> None:
-        if initial < 1:
-            raise ValueError(f"initial must be >= 1, got {initial}")
-        if min_val < 1 or max_val < min_val:
+        check_int("initial", initial, 1)
+        check_int("min_val", min_val, 1)
+        check_int("max_val", max_val, 1)
+        if max_val < min_val:
             raise ValueError(f"need 1 <= min_val <= max_val, got {min_val}, {max_val}")
+        if not is_number(backoff_ratio) or not 0 < backoff_ratio < 1:  # NaN fails too
+            raise ValueError(f"backoff_ratio must be a number in (0, 1), got {backoff_ratio!r}")
+        if slow_start_from is not None:
+            check_int("slow_start_from", slow_start_from, 1)
+        check_exception_types("overload_errors", overload_errors)
         self.min_val = min_val
         self.max_val = max_val
         self.saturation_threshold = saturation_threshold
@@ -125,8 +132,7 @@ class AdaptiveSemaphore:
 
     def set_limit(self, limit: int) -> None:
         """Resize the window now; a larger window admits waiters at once."""
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+        check_int("limit", limit, 1)
         self._limit = self._policy.resize(limit) if self.adaptive else limit
         self._wake_waiters()
 

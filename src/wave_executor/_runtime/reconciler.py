@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
+from wave_executor._core.checks import check_number, is_number
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.reconcile import (
@@ -75,9 +77,21 @@ class WaveReconciler:
     ) -> None:
         if not callable(task_executor):
             raise TypeError(f"task_executor must be an async callable, got {task_executor!r}")
-        if not poll_interval_s > 0:
-            raise ValueError(
-                f"poll_interval_s must be > 0 (math.inf: no resync), got {poll_interval_s!r}"
+        check_number("poll_interval_s", poll_interval_s, above=0, hint=" (math.inf: no resync)")
+        if config is not None and not isinstance(config, WaveConfig):
+            raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
+        if not isinstance(reconciler_id, str):
+            raise TypeError(f"reconciler_id must be a string, got {reconciler_id!r}")
+        if checkpoint_store is not None and not callable(
+            getattr(checkpoint_store, "save_reconciler_state", None)
+        ):
+            raise TypeError(
+                "checkpoint_store must have the CheckpointStore methods "
+                f"(save_reconciler_state, load_reconciler_state), got {checkpoint_store!r}"
+            )
+        if restart_settings is not None and not isinstance(restart_settings, RestartSettings):
+            raise TypeError(
+                f"restart_settings must be a RestartSettings or None, got {restart_settings!r}"
             )
         self.task_executor = task_executor
         self.config = config if config is not None else WaveConfig()
@@ -125,7 +139,7 @@ class WaveReconciler:
         A ``timeout`` argument, not ``asyncio.timeout()`` around the call: a
         cancelled ``stop()`` could not say which tasks held it up.
         """
-        if timeout is not None and not timeout >= 0:
+        if timeout is not None and (not is_number(timeout) or not timeout >= 0):  # NaN too
             raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
         done = asyncio.get_running_loop().create_future()
         self._stops.add(done)
@@ -267,6 +281,8 @@ class WaveReconciler:
         while a restart is due. It wakes on state changes; ``poll_interval``
         is accepted for 0.3.0 compatibility and unused.
         """
+        if timeout is not None and (not is_number(timeout) or math.isnan(timeout)):
+            raise ValueError(f"timeout must be a number of seconds, got {timeout!r}")
         return await self._sup.wait_complete(timeout)
 
 
@@ -351,11 +367,18 @@ def _desired_state(
     """Validate ``update()``'s arguments and build the desired state from them."""
     if not isinstance(tasks, Mapping):
         raise TypeError(f"tasks must be a mapping task_id -> spec, got {type(tasks).__name__}")
+    if dependencies is not None and not isinstance(dependencies, Mapping):
+        raise TypeError(
+            f"dependencies must be a mapping of task id to its dependencies, got {dependencies!r}"
+        )
     deps: dict[Any, Any] = {}
     for task_id, upstream in (dependencies or {}).items():
         # Strings go through unchanged so that build_graph names the mistake.
         text = isinstance(upstream, str | bytes)
-        deps[task_id] = upstream if text else list(dict.fromkeys(upstream))
+        try:
+            deps[task_id] = upstream if text else list(dict.fromkeys(upstream))
+        except TypeError:  # build_graph names the task and the value
+            deps[task_id] = upstream
     build_graph(tasks, deps)  # unknown ids -> ValueError naming them; cycles
     args = restart_args(tasks, policies, max_restart_attempts, restart_backoff_base, timeouts)
     specs = {

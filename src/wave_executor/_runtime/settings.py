@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -138,10 +139,10 @@ def resolve_groups(
     group_of = [0] * len(graph)
     if callable(groups):
         for i, task_id in enumerate(graph.ids):
-            group_of[i] = _number(groups(task_id, specs[task_id]), number, names)
+            group_of[i] = _number(task_id, groups(task_id, specs[task_id]), number, names)
     else:
         for task_id, name in groups.items():
-            group_of[_index_of(graph, task_id, "a group")] = _number(name, number, names)
+            group_of[_index_of(graph, task_id, "a group")] = _number(task_id, name, number, names)
     if adaptive is None:
         adaptive = cfg.adaptive_group_windows
     windows = [Window(len(graph) + 1)]  # group 0: no limit beyond the global window
@@ -156,8 +157,9 @@ def group_budget(cfg: WaveConfig, name: Hashable) -> int:
     "specialists": ``specialist_budgets`` and ``default_specialist_budget``)."""
     budgets: Mapping[Any, int] = cfg.specialist_budgets
     budget = budgets.get(name, cfg.default_specialist_budget)
-    if budget < 1:
-        raise ValueError(f"the budget of group {name!r} must be >= 1, got {budget}")
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
+        # WaveConfig.check() refuses these; this catches a mapping changed in place since
+        raise ValueError(f"the budget of group {name!r} must be an integer >= 1, got {budget!r}")
     return budget
 
 
@@ -169,10 +171,12 @@ def _index_of(graph: Graph, task_id: Any, what: str) -> int:
 
 
 def _number(
-    name: Hashable | None, number: dict[Hashable, int], names: list[Hashable | None]
+    task_id: Any, name: Hashable | None, number: dict[Hashable, int], names: list[Hashable | None]
 ) -> int:
     if name is None:
         return 0
+    if not isinstance(name, Hashable):
+        raise TypeError(f"the group of task {task_id!r} must be a hashable name, got {name!r}")
     g = number.get(name)
     if g is None:
         g = number[name] = len(names)

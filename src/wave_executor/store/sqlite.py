@@ -34,6 +34,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
+from wave_executor._core.checks import check_int, check_number
 from wave_executor._core.store_protocol import (
     AttemptRecord,
     RunInfo,
@@ -46,6 +47,7 @@ from wave_executor.store.errors import (
     RunNotActiveError,
     SerializationError,
     StoreClosedError,
+    StoreError,
     as_key,
 )
 from wave_executor.store.schema import connect, open_database
@@ -100,21 +102,23 @@ class SQLiteStore:
         max_pending: int = DEFAULT_MAX_PENDING,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        if max_pending < 1 or max_pending_bytes < 1:
-            raise ValueError(
-                f"max_pending and max_pending_bytes must be at least 1, "
-                f"not {max_pending} and {max_pending_bytes}"
-            )
-        if flush_interval <= 0 or lease_seconds <= 0 or busy_timeout < 0:
-            raise ValueError("flush_interval and lease_seconds must be > 0, busy_timeout >= 0")
+        for name, count in (
+            ("batch_size", batch_size), ("max_pending", max_pending),
+            ("max_pending_bytes", max_pending_bytes),
+        ):  # fmt: skip
+            check_int(name, count, 1)
+        check_number("flush_interval", flush_interval, above=0, finite=True)
+        check_number("lease_seconds", lease_seconds, above=0, finite=True)
+        check_number("busy_timeout", busy_timeout, at_least=0, finite=True)
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file::memory:"):
             raise ValueError(
                 "SQLiteStore needs a file (each connection would get its own "
                 "in-memory database); use MemoryStore for a store in memory"
             )
+        if os.path.exists(self.path) and not os.path.isfile(self.path):
+            # A FIFO would block the header read forever; a directory cannot be one.
+            raise StoreError(f"{self.path} is not a regular file; a store needs a database file")
         self.serializer: Serializer = JsonSerializer() if serializer is None else serializer
         self._lease_seconds = lease_seconds
         conn = open_database(self.path, serializer=self.serializer.name, busy_timeout=busy_timeout)
