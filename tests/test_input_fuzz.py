@@ -1000,12 +1000,17 @@ case(
 STORE_DIR: list[Path] = []
 
 
+def closed(store: SQLiteStore) -> SQLiteStore:
+    """``store`` closed from sync code, as ``await store.close()`` would (both connections)."""
+    store._shutdown().result(timeout=30)
+    store._writer.join()
+    store._reader.close()
+    return store
+
+
 def store_at(where: Callable[[Path], Path]) -> Thunk:
     def call(calls: Calls) -> Any:
-        path = where(STORE_DIR[0])
-        store = SQLiteStore(path)
-        store._shutdown().result(timeout=30)
-        return store
+        return closed(SQLiteStore(where(STORE_DIR[0])))
 
     return call
 
@@ -1026,7 +1031,7 @@ def not_sqlite(d: Path) -> Path:
 
 
 def read_only(d: Path) -> Path:
-    SQLiteStore(d / "ro.db")._shutdown().result(timeout=30)
+    closed(SQLiteStore(d / "ro.db"))
     (d / "ro.db").chmod(stat.S_IRUSR)
     return d / "ro.db"
 

@@ -6,6 +6,7 @@ Skipped when opentelemetry is not installed (the dev extra installs it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -292,17 +293,27 @@ async def test_a_process_body_runs_under_its_attempt_context(otel: Telemetry) ->
     assert result.outputs()["p"] == (attempt.context.trace_id, attempt.context.span_id)
 
 
-async def test_a_dask_body_runs_under_its_attempt_context(otel: Telemetry) -> None:
+@pytest.fixture(scope="module")
+def dask_scheduler() -> Iterator[str]:
+    """A cluster with its own event loop in a thread of its own, as distributed
+    runs it for a blocking caller: closing one made in the test's loop fails
+    under the eager task factory (CI runs the suite with it once)."""
     distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=":0", silence_logs=logging.CRITICAL,
+    ) as cluster:  # fmt: skip
+        yield cluster.scheduler_address
+
+
+async def test_a_dask_body_runs_under_its_attempt_context(
+    otel: Telemetry, dask_scheduler: str
+) -> None:
+    import distributed
+
     from wave_executor.backends.dask import DaskBackend
 
-    async with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=":0", asynchronous=True,
-        ) as cluster,
-        distributed.Client(cluster, asynchronous=True) as client,
-    ):  # fmt: skip
+    async with distributed.Client(dask_scheduler, asynchronous=True) as client:
         result = await DAGExecutor(backend=DaskBackend(client)).execute(
             {"d": 1}, {}, otel_bodies.current_span_ids
         )
