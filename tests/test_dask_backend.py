@@ -518,3 +518,69 @@ async def test_an_early_tasks_timeout_starts_when_its_upstreams_have_succeeded(
     assert result.task_results["b"].status == TaskStatus.SUCCESS  # a's second is not b's
     assert result.task_results["slow"].status == TaskStatus.TIMEOUT  # its own two are
     assert await backend.gather({"b": result.outputs()["b"]}) == {"b": 3}
+
+
+async def test_a_task_under_an_open_breaker_is_not_submitted_early(client: Any) -> None:
+    # Cap 2: "x" and "a" (submitted early on it) hold the slots; when "x" ends, "bad"
+    # runs, fails and opens breaker "k" while "a" runs; "b" (on "a") would then be
+    # submitted early, but for "k": it waits for "a", and the breaker refuses it then.
+    tasks: dict[str, Any] = {
+        "bad": {"body": "slow_fail", "circuit_key": "k"},
+        "x": {"x": 1, "sleep": 0.4},
+        "a": {"x": 1, "sleep": 0.2},
+        "b": {"x": 1, "circuit_key": "k"},
+    }
+    config = WaveConfig(
+        max_parallel_per_wave=2,
+        circuit_failure_threshold=1,
+        retry_policy=RetryPolicy(max_retries=0),
+    )
+    deps = {"a": ["x"], "b": ["a"]}
+    for key, early in (("k", 1), ("other", 2)):
+        backend = DaskBackend(client, keep_outputs=True)
+        tasks["b"]["circuit_key"] = key
+        executor = DAGExecutor(config)
+        seen = _events_of(executor)
+        result = await executor.execute(
+            tasks, deps, bodies.by_task, inject_dep_outputs=True, backend=backend
+        )
+        assert backend.submitted_early == early
+        b = result.task_results["b"]
+        if key == "k":  # refused by the breaker once "a" had succeeded, as without
+            assert b.status == TaskStatus.FAILED and b.error is not None
+            assert "circuit" in b.error.lower()
+            assert seen.index(("TASK_COMPLETED", "a")) < seen.index(("TASK_FAILED", "b"))
+        else:
+            assert await backend.gather({"b": b.output}) == {"b": 3}
+
+
+async def test_stop_on_first_error_cancels_tasks_submitted_early_that_never_started(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="stopfirst")
+    config = WaveConfig(stop_on_first_error=True, retry_policy=RetryPolicy(max_retries=0))
+    executor = DAGExecutor(config)
+    events: list[tuple[str, Any, Any]] = []
+
+    @executor.on_event
+    def on_event(event_type: str, event: dict[str, Any]) -> None:
+        events.append((str(event_type), event.get("task_id"), event.get("started")))
+
+    tasks = {"bad": {"body": "slow_fail", "sleep": 0.3}, "b": {}, "x": {"sleep": 2.0}, "y": {}}
+    result = await executor.execute(
+        tasks, {"b": ["bad"], "y": ["x"]}, bodies.by_task, inject_dep_outputs=True,
+        backend=backend,
+    )  # fmt: skip
+    assert backend.submitted_early == 2
+    statuses = {t: r.status for t, r in result.task_results.items()}
+    assert statuses == {
+        "bad": TaskStatus.FAILED, "b": TaskStatus.SKIPPED,
+        "x": TaskStatus.CANCELLED, "y": TaskStatus.CANCELLED,
+    }  # fmt: skip
+    assert [(e, s) for e, t, s in events if t == "y"] == [("TASK_FAILED", False)]
+    assert [(e, s) for e, t, s in events if t == "x"] == [
+        ("TASK_STARTED", None),
+        ("TASK_FAILED", True),
+    ]
+    del result
+    await _nothing_left(client, backend, "stopfirst-")

@@ -1027,11 +1027,14 @@ class DagRun:
             plan.withdraw(i)
             return
         upstream = [live[u] for u in pending]
-        spec = self._inject(task_id) if self._settings.inject_dep_outputs else self._specs[task_id]
-        if pending and isinstance(spec, dict) and isinstance(spec.get(DEP_OUTPUTS), dict):
+        inject = self._settings.inject_dep_outputs
+        spec = self._inject(task_id) if inject else self._specs[task_id]
+        if pending and inject and isinstance(spec, dict) and isinstance(spec[DEP_OUTPUTS], dict):
             outputs = spec[DEP_OUTPUTS]  # a copy made by _inject
             for u, sub in zip(pending, upstream, strict=True):
                 outputs[self._ids[u]] = sub.remote
+        if not pending and events.active and i not in self._retrying:
+            events.emit(EventType.TASK_STARTED, task_id)  # (an early one's: once it starts)
         circuits = self._circuits
         breaker = None
         if circuits.shared.breakers or circuits.local.breakers:
@@ -1050,8 +1053,6 @@ class DagRun:
                 if not circuits.admit(breaker, clock(), task_id, self._attempt_of(i)):
                     self._refuse(i, task_id, breaker)
                     return
-        if not pending and events.active and i not in self._retrying:
-            events.emit(EventType.TASK_STARTED, task_id)
         window, groups = self._window, self._groups
         window.active += 1
         in_flight = window.active

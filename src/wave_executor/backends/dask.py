@@ -20,6 +20,10 @@ Dask task with a unique key and awaits it.
   worker), a task on another backend receives the fetched value, and a run
   with a store fetches it to record it. ``await output.fetch()`` brings one
   here.
+- With ``keep_outputs=True`` and ``early_submission`` (the default), a
+  downstream task whose upstreams all run on this backend is submitted as
+  soon as they are submitted, their futures as its Dask dependencies
+  (``submit_early``); the run withdraws it if an upstream attempt fails.
 """
 
 from __future__ import annotations
