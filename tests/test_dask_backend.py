@@ -505,6 +505,22 @@ async def test_an_early_task_holds_its_slot_from_submission(client: Any) -> None
         assert backend.submitted_early == early
 
 
+async def test_an_early_task_holds_its_groups_budget_from_submission(client: Any) -> None:
+    tasks = {"a": {"x": 1, "sleep": 0.2}, "b": {"x": 2}, "c": {"x": 3}}
+    deps = {"b": ["a"], "c": ["b"]}
+    for budget, early in ((1, 0), (3, 2)):  # budget 1: "a" holds it while it runs
+        backend = DaskBackend(client, keep_outputs=True)
+        config = WaveConfig(
+            specialist_budgets={"g": budget}, retry_policy=RetryPolicy(max_retries=0)
+        )
+        result = await DAGExecutor(config).execute(
+            tasks, deps, bodies.slow_add, inject_dep_outputs=True, backend=backend,
+            groups=dict.fromkeys(tasks, "g"),
+        )  # fmt: skip
+        assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 6}
+        assert backend.submitted_early == early
+
+
 async def test_an_early_tasks_timeout_starts_when_its_upstreams_have_succeeded(
     client: Any,
 ) -> None:
