@@ -600,3 +600,55 @@ async def test_stop_on_first_error_cancels_tasks_submitted_early_that_never_star
     ]
     del result
     await _nothing_left(client, backend, "stopfirst-")
+
+
+async def test_trigger_rules_mix_with_early_submission(client: Any, tmp_path: Path) -> None:
+    # "c" (all_done) is never submitted early; "b" is, on "a", which fails once (retried)
+    # in the first run and for good in the second.
+    for fails, b_status in (("slow_fail_once", TaskStatus.SUCCESS), ("slow_fail", None)):
+        backend = DaskBackend(client, keep_outputs=True)
+        tasks = {
+            "a": {"x": 1, "sleep": 0.3, "body": fails, "marker": str(tmp_path / fails)},
+            "b": {"x": 2},
+            "c": {"x": 3},
+        }
+        config = WaveConfig(retry_policy=RetryPolicy(max_retries=1, base_delay=0.01))
+        result = await DAGExecutor(config).execute(
+            tasks, {"b": ["a"], "c": ["b"]}, bodies.by_task, inject_dep_outputs=True,
+            backend=backend, trigger_rules={"c": "all_done"},
+        )  # fmt: skip
+        statuses = {t: r.status for t, r in result.task_results.items()}
+        if b_status is TaskStatus.SUCCESS:
+            assert statuses == dict.fromkeys("abc", TaskStatus.SUCCESS)
+            assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 6}
+            assert backend.submitted_early == 2 and backend.withdrawn == 1  # b, twice
+        else:
+            assert statuses == {
+                "a": TaskStatus.FAILED, "b": TaskStatus.SKIPPED, "c": TaskStatus.SUCCESS,
+            }  # fmt: skip
+            assert backend.submitted_early == 2 and backend.withdrawn == 2
+
+
+async def test_a_total_timeout_ends_a_task_waiting_on_the_cluster_unstarted(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="deadline")
+    executor = DAGExecutor(
+        WaveConfig(total_execution_timeout=0.5, retry_policy=RetryPolicy(max_retries=0))
+    )
+    events: list[tuple[str, Any, Any]] = []
+
+    @executor.on_event
+    def on_event(event_type: str, event: dict[str, Any]) -> None:
+        events.append((str(event_type), event.get("task_id"), event.get("started")))
+
+    result = await executor.execute(
+        {"a": {"sleep": 2.0}, "b": {}}, {"b": ["a"]}, bodies.slow_add, inject_dep_outputs=True,
+        backend=backend,
+    )  # fmt: skip
+    assert backend.submitted_early == 1
+    assert result.task_results["a"].status == TaskStatus.TIMEOUT
+    assert result.task_results["b"].status == TaskStatus.TIMEOUT
+    assert [(e, s) for e, t, s in events if t == "b"] == [("TASK_FAILED", False)]
+    del result
+    await _nothing_left(client, backend, "deadline-")

@@ -1021,8 +1021,10 @@ class DagRun:
         early = self._early
         assert early is not None
         plan, codes, clock, events = self._plan, self._plan.codes, self._loop.time, self._events
-        live = early.live
-        pending = [u for u in early.book.upstreams[i] if codes[u] != _SUCCESS]
+        live, book = early.live, early.book
+        # Upstreams still running (an eligible task released early). Only eligible tasks
+        # have them: any other waits until its rule is decided, as without early submission.
+        pending = [u for u in book.upstreams[i] if codes[u] != _SUCCESS] if book.eligible[i] else []
         if any(u not in live for u in pending):  # defensive: an upstream lost its submission
             plan.withdraw(i)
             return
@@ -1064,7 +1066,7 @@ class DagRun:
             assert backend is not None
             sub = backend.submit_early(early.body, task_id, spec, upstream)
             live[i] = sub
-            self._release_early(early.book.submitted(i))
+            self._release_early(book.submitted(i))
             if pending:
                 ready = early.wait(i, len(pending))
                 if not await ready:
