@@ -1,13 +1,17 @@
 """DaskBackend against Dask's own futures API, and CPU-bound work on other cores.
 
     .venv/bin/python benchmarks/dask_backend.py            # 10,000 no-op tasks, caps 1000 and 10
-    .venv/bin/python benchmarks/dask_backend.py --n 2000 --reps 1
+    .venv/bin/python benchmarks/dask_backend.py --n 2000 --reps 1 --cpu-tasks 0
 
 One process, one ``LocalCluster`` of 2 worker processes on loopback (started once, not
 timed). Part 1: a random layered graph of no-op tasks (``graphs.layered``), run by
-``DAGExecutor`` with ``DaskBackend`` at each cap (and with ``keep_outputs=True``, which
-fetches no output, at the first cap), and submitted directly with
+``DAGExecutor`` with ``DaskBackend(keep_outputs=True)`` at each cap, with early submission
+(the default: a downstream task is submitted once its upstreams are submitted) and
+without it (``early_submission=False``: once they have succeeded), with the default
+``DaskBackend`` (every output fetched) at the first cap, and submitted directly with
 ``client.submit`` (dependencies as future arguments, every task at once, then waited for).
+The same for a chain of ``--chain`` no-op tasks (the latency of each edge, not the
+cluster's throughput, decides it).
 Part 2: a layered graph of CPU-bound tasks (a pure-Python loop), run inline (one core), on
 the process backend (2 processes) and on the cluster (2 single-threaded workers). Each
 measurement is repeated ``--reps`` times, interleaved; the table shows medians.
@@ -24,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import distributed
-from graphs import layered
+from graphs import chain, layered
 
 from wave_executor import DAGExecutor, WaveConfig
 from wave_executor.backends import ProcessBackend
@@ -79,14 +83,17 @@ async def main() -> None:
     p.add_argument("--n", type=int, default=10_000)
     p.add_argument("--caps", default="1000,10")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--chain", type=int, default=200)
     p.add_argument("--cpu-tasks", type=int, default=24)
     p.add_argument("--cpu-steps", type=int, default=4_000_000)
     args = p.parse_args()
     caps = [int(c) for c in args.caps.split(",")]
     tasks, deps = layered(args.n, seed=1)
+    chain_tasks, chain_deps = chain(args.chain)
     cpu_graph = layered(args.cpu_tasks, seed=2)
     cpu_tasks = dict.fromkeys(cpu_graph[0], args.cpu_steps)
     times: dict[str, list[float]] = {}
+    submitted_early: dict[int, list[int]] = {}
 
     def note(name: str, seconds: float) -> None:
         times.setdefault(name, []).append(seconds)
@@ -103,12 +110,23 @@ async def main() -> None:
             for _ in range(args.reps):
                 note("dask futures API", await dask_direct(client, tasks, deps))
                 for cap in caps:
-                    note(
-                        f"DaskBackend cap {cap}",
-                        await ours(tasks, deps, noop, cap, backend=backend),
-                    )
-                kept = DaskBackend(client, keep_outputs=True)
-                note("DaskBackend kept", await ours(tasks, deps, noop, caps[0], backend=kept))
+                    early = DaskBackend(client, keep_outputs=True)
+                    note(f"early cap {cap}", await ours(tasks, deps, noop, cap, backend=early))
+                    submitted_early.setdefault(cap, []).append(early.submitted_early)
+                    late = DaskBackend(client, keep_outputs=True, early_submission=False)
+                    note(f"late cap {cap}", await ours(tasks, deps, noop, cap, backend=late))
+                note(
+                    f"DaskBackend cap {caps[0]}",
+                    await ours(tasks, deps, noop, caps[0], backend=backend),
+                )
+                if args.chain:
+                    note("chain direct", await dask_direct(client, chain_tasks, chain_deps))
+                    for name, on in (("early", True), ("late", False)):
+                        kept = DaskBackend(client, keep_outputs=True, early_submission=on)
+                        elapsed = await ours(chain_tasks, chain_deps, noop, caps[0], backend=kept)
+                        note(f"chain {name}", elapsed)
+                if not args.cpu_tasks:
+                    continue
                 cpu = (cpu_tasks, cpu_graph[1])
                 note("cpu inline", await ours(*cpu, burn_inline, 2))
                 note("cpu process backend", await ours(*cpu, burn, 2, backend=processes))
@@ -119,10 +137,30 @@ async def main() -> None:
     print("| run | wall s | / Dask futures API |\n|---|---:|---:|")
     print(f"| Dask futures API (all submitted at once) | {direct:.2f} | 1.00x |")
     for cap in caps:
-        t = med[f"DaskBackend cap {cap}"]
-        print(f"| DaskBackend, max_parallel_per_wave={cap} | {t:.2f} | {t / direct:.2f}x |")
-    t = med["DaskBackend kept"]
-    print(f"| ... keep_outputs=True, cap {caps[0]} | {t:.2f} | {t / direct:.2f}x |")
+        counts = ", ".join(f"{c:,}" for c in submitted_early[cap])
+        for name, what in (
+            ("early", f"early submission ({counts} submitted early)"),
+            ("late", "early_submission=False"),
+        ):
+            t = med[f"{name} cap {cap}"]
+            print(
+                f"| keep_outputs=True, {what}, max_parallel_per_wave={cap} "
+                f"| {t:.2f} | {t / direct:.2f}x |"
+            )
+    t = med[f"DaskBackend cap {caps[0]}"]
+    print(f"| default (outputs fetched), cap {caps[0]} | {t:.2f} | {t / direct:.2f}x |")
+    if args.chain:
+        direct = med["chain direct"]
+        print(
+            f"\nA chain of {args.chain} no-op tasks, cap {caps[0]}\n\n"
+            "| run | wall s | / Dask futures API |\n|---|---:|---:|\n"
+            f"| Dask futures API | {direct:.2f} | 1.00x |"
+        )
+        for name, what in (("early", "early submission"), ("late", "early_submission=False")):
+            t = med[f"chain {name}"]
+            print(f"| keep_outputs=True, {what} | {t:.2f} | {t / direct:.2f}x |")
+    if not args.cpu_tasks:
+        return
     inline = med["cpu inline"]
     print(
         f"\n{args.cpu_tasks} CPU-bound tasks ({args.cpu_steps:,} loop steps each), layered\n\n"

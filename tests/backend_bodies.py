@@ -75,3 +75,29 @@ def items_of(task_id: Any, spec: Any) -> list[int]:
 def pid_and_double(child_id: Any, item: int) -> tuple[int, int]:
     """A fan-out child: the worker's pid and twice the item."""
     return os.getpid(), 2 * item
+
+
+def slow_add(task_id: Any, spec: Any) -> int:
+    """Sleep ``spec['sleep']`` seconds, then add ``spec['x']`` to the dependencies' outputs."""
+    time.sleep(float(spec.get("sleep", 0)))
+    return add_deps(task_id, spec)
+
+
+def slow_fail_once(task_id: Any, spec: Any) -> int:
+    """Like ``slow_add``, but its first attempt fails (a marker file remembers it)."""
+    time.sleep(float(spec.get("sleep", 0)))
+    marker = Path(spec["marker"])
+    if not marker.exists():
+        marker.write_text("failed")
+        raise BodyError(f"first attempt of {task_id}")
+    return add_deps(task_id, spec)
+
+
+def slow_fail(task_id: Any, spec: Any) -> int:
+    time.sleep(float(spec.get("sleep", 0)))
+    raise BodyError(f"{task_id} fails")
+
+
+def by_task(task_id: Any, spec: Any) -> Any:
+    """The body named by ``spec['body']`` (one of this module's)."""
+    return globals()[spec.get("body", "slow_add")](task_id, spec)

@@ -9,6 +9,7 @@ is not installed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ import dask  # noqa: E402
 
 from tests import backend_bodies as bodies  # noqa: E402
 from wave_executor import DAGExecutor, EventType, RetryPolicy, TaskStatus, WaveConfig  # noqa: E402
+from wave_executor.backends import InlineBackend  # noqa: E402
 from wave_executor.backends.dask import (  # noqa: E402
     CancelledOnClusterError,
     ClusterOutput,
@@ -286,3 +288,367 @@ async def test_fan_out_children_run_on_the_cluster_and_their_outputs_come_back(
     output = result.outputs()["p"]
     assert [double for _, double in output.values()] == [0, 2, 4, 6, 8, 10]
     assert os.getpid() not in {pid for pid, _ in output.values()}  # all ran on workers
+
+
+# -- early submission ----------------------------------------------------------------
+
+
+async def _transitions(client: Any, prefix: str) -> dict[str, list[tuple[str, float]]]:
+    """Each of our keys' scheduler transitions: (new state, time), in order."""
+
+    def log(dask_scheduler: Any) -> list[tuple[str, str, float]]:
+        return [(str(t[0]), str(t[2]), float(t[-1])) for t in dask_scheduler.transition_log]
+
+    out: dict[str, list[tuple[str, float]]] = {}
+    for key, finish, at in await client.run_on_scheduler(log):
+        if key.startswith(prefix):
+            out.setdefault(key.split("-")[1], []).append((finish, at))
+    return out
+
+
+async def _nothing_left(client: Any, backend: DaskBackend, prefix: str) -> None:
+    """The backend's cancellations are done and the cluster holds none of our keys."""
+    await backend.close()
+    gc.collect()
+    for _ in range(100):
+        if not await _scheduler_keys(client, prefix):
+            break
+        await asyncio.sleep(0.05)
+    assert await _scheduler_keys(client, prefix) == []
+    assert not [k for k in client.futures if str(k).startswith(prefix)]
+    ours = [t for t in asyncio.all_tasks() if "wave_executor" in repr(t)]
+    assert ours == []  # (the client's own tasks are its business)
+
+
+def _events_of(executor: DAGExecutor) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+
+    @executor.on_event
+    def on_event(event_type: str, event: dict[str, Any]) -> None:
+        seen.append((str(event_type), event.get("task_id")))
+
+    return seen
+
+
+async def test_a_chain_is_submitted_early_and_dask_resolves_its_dependencies(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="chain")
+    executor = DAGExecutor(NO_RETRY)
+    seen = _events_of(executor)
+    tasks = {"a": {"x": 1, "sleep": 0.4}, "b": {"x": 2, "sleep": 0.2}, "c": {"x": 3}}
+    result = await executor.execute(
+        tasks, {"b": ["a"], "c": ["b"]}, bodies.slow_add, inject_dep_outputs=True, backend=backend
+    )
+    assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 6}
+    assert backend.submitted_early == 2 and backend.withdrawn == 0
+    # On the scheduler: b and c existed before a's output did.
+    log = await _transitions(client, "chain-")
+    a_done = next(at for state, at in log["a"] if state == "memory")
+    assert log["b"][0][1] < a_done and log["c"][0][1] < a_done
+    # Events: each task starts once, after its upstream completed (when its inputs are ready).
+    order = [(e, t) for e, t in seen if e in ("TASK_STARTED", "TASK_COMPLETED")]
+    assert order == [
+        ("TASK_STARTED", "a"), ("TASK_COMPLETED", "a"),
+        ("TASK_STARTED", "b"), ("TASK_COMPLETED", "b"),
+        ("TASK_STARTED", "c"), ("TASK_COMPLETED", "c"),
+    ]  # fmt: skip
+    del result
+    await _nothing_left(client, backend, "chain-")
+
+
+async def test_a_diamond_is_submitted_early_with_both_upstreams_as_dependencies(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+    tasks = {"a": {"x": 1, "sleep": 0.3}, "b": {"x": 2}, "c": {"x": 3, "sleep": 0.2}, "d": {}}
+    deps = {"b": ["a"], "c": ["a"], "d": ["b", "c"]}
+    result = await DAGExecutor(NO_RETRY).execute(
+        tasks, deps, bodies.slow_add, inject_dep_outputs=True, backend=backend
+    )
+    assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 4, "d": 7}
+    assert backend.submitted_early == 3
+
+
+async def test_without_inject_dep_outputs_the_order_still_holds_on_the_cluster(
+    client: Any, tmp_path: Path
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+    tasks = {"a": {"x": 1, "sleep": 0.3}, "b": {"x": 2}}
+    result = await DAGExecutor(NO_RETRY).execute(
+        tasks, {"b": ["a"]}, bodies.slow_add, backend=backend
+    )
+    assert await backend.gather(result.outputs()) == {"a": 1, "b": 2}
+    assert backend.submitted_early == 1
+
+
+async def test_early_submission_can_be_turned_off(client: Any) -> None:
+    backend = DaskBackend(client, keep_outputs=True, early_submission=False)
+    tasks = {"a": {"x": 1, "sleep": 0.2}, "b": {"x": 2}}
+    result = await DAGExecutor(NO_RETRY).execute(
+        tasks, {"b": ["a"]}, bodies.slow_add, inject_dep_outputs=True, backend=backend
+    )
+    assert await backend.gather(result.outputs()) == {"a": 1, "b": 3}
+    assert backend.submitted_early == 0
+    plain = DaskBackend(client)  # outputs fetched: nothing to hand on, so nothing early
+    result = await DAGExecutor(NO_RETRY).execute(
+        tasks, {"b": ["a"]}, bodies.slow_add, inject_dep_outputs=True, backend=plain
+    )
+    assert result.outputs() == {"a": 1, "b": 3} and plain.submitted_early == 0
+
+
+async def test_an_upstream_retried_withdraws_its_early_downstream_and_submits_it_again(
+    client: Any, tmp_path: Path
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="retried")
+    executor = DAGExecutor(WaveConfig(retry_policy=RetryPolicy(max_retries=1, base_delay=0.05)))
+    seen = _events_of(executor)
+    tasks = {
+        "a": {"x": 1, "sleep": 0.3, "body": "slow_fail_once", "marker": str(tmp_path / "a")},
+        "b": {"x": 2, "sleep": 0.1},
+        "c": {"x": 3},
+    }
+    result = await executor.execute(
+        tasks, {"b": ["a"], "c": ["b"]}, bodies.by_task, inject_dep_outputs=True, backend=backend
+    )
+    assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 6}
+    assert result.task_results["a"].retry_count == 1
+    assert result.task_results["b"].retry_count == 0
+    assert backend.withdrawn == 2  # b and c, submitted early on a's first attempt
+    assert backend.submitted_early == 4  # ... and again on its second
+    for task in "bc":  # the withdrawn attempts left no trace in the events
+        assert [e for e, t in seen if t == task] == ["TASK_STARTED", "TASK_COMPLETED"]
+    assert [e for e, t in seen if t == "a"] == ["TASK_STARTED", "TASK_RETRYING", "TASK_COMPLETED"]
+    del result
+    await _nothing_left(client, backend, "retried-")
+
+
+async def test_an_upstream_that_fails_for_good_skips_its_early_downstream_as_today(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="doomed")
+    executor = DAGExecutor(NO_RETRY)
+    seen = _events_of(executor)
+    tasks = {"a": {"sleep": 0.3, "body": "slow_fail"}, "b": {"x": 2}, "c": {"x": 3}, "z": {"x": 9}}
+    result = await executor.execute(
+        tasks, {"b": ["a"], "c": ["b"]}, bodies.by_task, inject_dep_outputs=True, backend=backend
+    )
+    assert backend.submitted_early == 2 and backend.withdrawn == 2
+    assert result.task_results["a"].status == TaskStatus.FAILED
+    for task, error in (("b", "['a']"), ("c", "['b'] (root failure: 'a')")):
+        r = result.task_results[task]
+        assert r.status == TaskStatus.SKIPPED  # as without early submission:
+        assert r.error == f"skipped: dependencies did not succeed: {error}"
+        assert r.skip_reason == "upstream_failed"
+        assert [e for e, t in seen if t == task] == ["TASK_SKIPPED"]  # not started
+    assert await backend.gather({"z": result.outputs()["z"]}) == {"z": 9}
+    del result
+    await _nothing_left(client, backend, "doomed-")
+
+
+async def test_a_run_cancelled_while_tasks_wait_on_the_cluster_leaves_nothing_there(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="halted")
+    tasks = {"a": {"sleep": 1.0}, "b": {"x": 2}, "c": {"x": 3}}
+    run = asyncio.ensure_future(
+        DAGExecutor(NO_RETRY).execute(
+            tasks,
+            {"b": ["a"], "c": ["b"]},
+            bodies.slow_add,
+            inject_dep_outputs=True,
+            backend=backend,
+        )
+    )
+    for _ in range(200):
+        if len(await _scheduler_keys(client, "halted-")) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert backend.submitted_early == 2
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    del run  # (its exception holds the run's frames)
+    await _nothing_left(client, backend, "halted-")
+
+
+async def test_a_mixed_graph_submits_early_only_between_tasks_of_the_same_backend(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+
+    async def local(task_id: str, spec: Any) -> int:
+        return int(sum(spec["_dep_outputs"].values())) + int(spec["x"])
+
+    def body(task_id: str, spec: Any) -> Any:
+        return local(task_id, spec) if task_id == "here" else bodies.slow_add(task_id, spec)
+
+    tasks = {"a": {"x": 1, "sleep": 0.2}, "here": {"x": 10}, "b": {"x": 2}, "c": {"x": 3}}
+    deps = {"here": ["a"], "b": ["here"], "c": ["a", "here"]}
+    result = await DAGExecutor(NO_RETRY).execute(
+        tasks, deps, body, inject_dep_outputs=True,
+        backend=backend, backends={"here": InlineBackend()},
+    )  # fmt: skip
+    assert await backend.gather(result.outputs()) == {"a": 1, "here": 11, "b": 13, "c": 15}
+    assert backend.submitted_early == 0
+
+
+async def test_an_early_task_holds_its_slot_from_submission(client: Any) -> None:
+    tasks = {"a": {"x": 1, "sleep": 0.2}, "b": {"x": 2}}
+    for cap, early in ((1, 0), (2, 1)):
+        backend = DaskBackend(client, keep_outputs=True)
+        config = WaveConfig(max_parallel_per_wave=cap, retry_policy=RetryPolicy(max_retries=0))
+        result = await DAGExecutor(config).execute(
+            tasks, {"b": ["a"]}, bodies.slow_add, inject_dep_outputs=True, backend=backend
+        )
+        assert await backend.gather(result.outputs()) == {"a": 1, "b": 3}
+        assert backend.submitted_early == early
+
+
+async def test_an_early_task_holds_its_groups_budget_from_submission(client: Any) -> None:
+    tasks = {"a": {"x": 1, "sleep": 0.2}, "b": {"x": 2}, "c": {"x": 3}}
+    deps = {"b": ["a"], "c": ["b"]}
+    for budget, early in ((1, 0), (3, 2)):  # budget 1: "a" holds it while it runs
+        backend = DaskBackend(client, keep_outputs=True)
+        config = WaveConfig(
+            specialist_budgets={"g": budget}, retry_policy=RetryPolicy(max_retries=0)
+        )
+        result = await DAGExecutor(config).execute(
+            tasks, deps, bodies.slow_add, inject_dep_outputs=True, backend=backend,
+            groups=dict.fromkeys(tasks, "g"),
+        )  # fmt: skip
+        assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 6}
+        assert backend.submitted_early == early
+
+
+async def test_an_early_tasks_timeout_starts_when_its_upstreams_have_succeeded(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True)
+    tasks = {"a": {"x": 1, "sleep": 1.0}, "b": {"x": 2}, "slow": {"x": 0, "sleep": 2.0}}
+    result = await DAGExecutor(NO_RETRY).execute(
+        tasks, {"b": ["a"], "slow": ["a"]}, bodies.slow_add, inject_dep_outputs=True,
+        backend=backend, timeouts={"b": 0.7, "slow": 0.7},
+    )  # fmt: skip
+    assert backend.submitted_early == 2
+    assert result.task_results["b"].status == TaskStatus.SUCCESS  # a's second is not b's
+    assert result.task_results["slow"].status == TaskStatus.TIMEOUT  # its own two are
+    assert await backend.gather({"b": result.outputs()["b"]}) == {"b": 3}
+
+
+async def test_a_task_under_an_open_breaker_is_not_submitted_early(client: Any) -> None:
+    # Cap 2: "x" and "a" (submitted early on it) hold the slots; when "x" ends, "bad"
+    # runs, fails and opens breaker "k" while "a" runs; "b" (on "a") would then be
+    # submitted early, but for "k": it waits for "a", and the breaker refuses it then.
+    tasks: dict[str, Any] = {
+        "bad": {"body": "slow_fail", "circuit_key": "k"},
+        "x": {"x": 1, "sleep": 0.4},
+        "a": {"x": 1, "sleep": 0.2},
+        "b": {"x": 1, "circuit_key": "k"},
+    }
+    config = WaveConfig(
+        max_parallel_per_wave=2,
+        circuit_failure_threshold=1,
+        retry_policy=RetryPolicy(max_retries=0),
+    )
+    deps = {"a": ["x"], "b": ["a"]}
+    for key, early in (("k", 1), ("other", 2)):
+        backend = DaskBackend(client, keep_outputs=True)
+        tasks["b"]["circuit_key"] = key
+        executor = DAGExecutor(config)
+        seen = _events_of(executor)
+        result = await executor.execute(
+            tasks, deps, bodies.by_task, inject_dep_outputs=True, backend=backend
+        )
+        assert backend.submitted_early == early
+        b = result.task_results["b"]
+        if key == "k":  # refused by the breaker once "a" had succeeded, as without
+            assert b.status == TaskStatus.FAILED and b.error is not None
+            assert "circuit" in b.error.lower()
+            assert seen.index(("TASK_COMPLETED", "a")) < seen.index(("TASK_FAILED", "b"))
+        else:
+            assert await backend.gather({"b": b.output}) == {"b": 3}
+
+
+async def test_stop_on_first_error_cancels_tasks_submitted_early_that_never_started(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="stopfirst")
+    config = WaveConfig(stop_on_first_error=True, retry_policy=RetryPolicy(max_retries=0))
+    executor = DAGExecutor(config)
+    events: list[tuple[str, Any, Any]] = []
+
+    @executor.on_event
+    def on_event(event_type: str, event: dict[str, Any]) -> None:
+        events.append((str(event_type), event.get("task_id"), event.get("started")))
+
+    tasks = {"bad": {"body": "slow_fail", "sleep": 0.3}, "b": {}, "x": {"sleep": 2.0}, "y": {}}
+    result = await executor.execute(
+        tasks, {"b": ["bad"], "y": ["x"]}, bodies.by_task, inject_dep_outputs=True,
+        backend=backend,
+    )  # fmt: skip
+    assert backend.submitted_early == 2
+    statuses = {t: r.status for t, r in result.task_results.items()}
+    assert statuses == {
+        "bad": TaskStatus.FAILED, "b": TaskStatus.SKIPPED,
+        "x": TaskStatus.CANCELLED, "y": TaskStatus.CANCELLED,
+    }  # fmt: skip
+    assert [(e, s) for e, t, s in events if t == "y"] == [("TASK_FAILED", False)]
+    assert [(e, s) for e, t, s in events if t == "x"] == [
+        ("TASK_STARTED", None),
+        ("TASK_FAILED", True),
+    ]
+    del result
+    await _nothing_left(client, backend, "stopfirst-")
+
+
+async def test_trigger_rules_mix_with_early_submission(client: Any, tmp_path: Path) -> None:
+    # "c" (all_done) is never submitted early; "b" is, on "a", which fails once (retried)
+    # in the first run and for good in the second.
+    for fails, b_status in (("slow_fail_once", TaskStatus.SUCCESS), ("slow_fail", None)):
+        backend = DaskBackend(client, keep_outputs=True)
+        tasks = {
+            "a": {"x": 1, "sleep": 0.3, "body": fails, "marker": str(tmp_path / fails)},
+            "b": {"x": 2},
+            "c": {"x": 3},
+        }
+        config = WaveConfig(retry_policy=RetryPolicy(max_retries=1, base_delay=0.01))
+        result = await DAGExecutor(config).execute(
+            tasks, {"b": ["a"], "c": ["b"]}, bodies.by_task, inject_dep_outputs=True,
+            backend=backend, trigger_rules={"c": "all_done"},
+        )  # fmt: skip
+        statuses = {t: r.status for t, r in result.task_results.items()}
+        if b_status is TaskStatus.SUCCESS:
+            assert statuses == dict.fromkeys("abc", TaskStatus.SUCCESS)
+            assert await backend.gather(result.outputs()) == {"a": 1, "b": 3, "c": 6}
+            assert backend.submitted_early == 2 and backend.withdrawn == 1  # b, twice
+        else:
+            assert statuses == {
+                "a": TaskStatus.FAILED, "b": TaskStatus.SKIPPED, "c": TaskStatus.SUCCESS,
+            }  # fmt: skip
+            assert backend.submitted_early == 2 and backend.withdrawn == 2
+
+
+async def test_a_total_timeout_ends_a_task_waiting_on_the_cluster_unstarted(
+    client: Any,
+) -> None:
+    backend = DaskBackend(client, keep_outputs=True, key_prefix="deadline")
+    executor = DAGExecutor(
+        WaveConfig(total_execution_timeout=0.5, retry_policy=RetryPolicy(max_retries=0))
+    )
+    events: list[tuple[str, Any, Any]] = []
+
+    @executor.on_event
+    def on_event(event_type: str, event: dict[str, Any]) -> None:
+        events.append((str(event_type), event.get("task_id"), event.get("started")))
+
+    result = await executor.execute(
+        {"a": {"sleep": 2.0}, "b": {}}, {"b": ["a"]}, bodies.slow_add, inject_dep_outputs=True,
+        backend=backend,
+    )  # fmt: skip
+    assert backend.submitted_early == 1
+    assert result.task_results["a"].status == TaskStatus.TIMEOUT
+    assert result.task_results["b"].status == TaskStatus.TIMEOUT
+    assert [(e, s) for e, t, s in events if t == "b"] == [("TASK_FAILED", False)]
+    del result
+    await _nothing_left(client, backend, "deadline-")

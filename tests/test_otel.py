@@ -551,3 +551,23 @@ def test_the_instrumentor_is_registered_for_opentelemetry_instrument() -> None:
     assert len(found) == 1
     assert found[0].load() is WaveExecutorInstrumentor
     assert WaveExecutorInstrumentor().instrumentation_dependencies() == ()
+
+
+async def test_a_traced_run_submits_nothing_early_so_each_body_runs_in_its_attempt(
+    otel: Telemetry, dask_scheduler: str
+) -> None:
+    import distributed
+
+    from wave_executor.backends.dask import DaskBackend
+
+    async with distributed.Client(dask_scheduler, asynchronous=True) as client:
+        backend = DaskBackend(client, keep_outputs=True)
+        result = await DAGExecutor(backend=backend).execute(
+            {"a": 1, "b": 2}, {"b": {"a"}}, otel_bodies.current_span_ids
+        )
+        outputs = {t: await out.fetch() for t, out in result.outputs().items()}
+    assert backend.submitted_early == 0
+    for task_id in ("a", "b"):
+        attempt = otel.span("wave_executor.attempt", **{"task.id": task_id})
+        assert attempt.context is not None
+        assert outputs[task_id] == (attempt.context.trace_id, attempt.context.span_id)

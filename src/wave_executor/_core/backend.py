@@ -8,12 +8,20 @@ me an awaitable of its output".
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from wave_executor._core.upstream import DEP_OUTPUTS
 
-__all__ = ["Backend", "InlineBackend", "RemoteOutput", "remote_dep_outputs"]
+__all__ = [
+    "Backend",
+    "EarlySubmitter",
+    "InlineBackend",
+    "RemoteOutput",
+    "Submission",
+    "early_submitter",
+    "remote_dep_outputs",
+]
 
 
 @runtime_checkable
@@ -35,6 +43,61 @@ class Backend(Protocol):
     def call(
         self, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any
     ) -> Awaitable[Any]: ...
+
+
+class Submission(Protocol):
+    """One attempt handed to a backend that can take it before its upstreams end.
+
+    ``remote`` is what a downstream task on the same backend receives in
+    ``_dep_outputs`` while this attempt has not ended (the backend resolves it
+    where the downstream runs); ``result()`` awaits the attempt's output as
+    ``Backend.call`` would; ``cancel()`` withdraws it without waiting.
+    """
+
+    @property
+    def remote(self) -> RemoteOutput: ...
+
+    def result(self) -> Awaitable[Any]: ...
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class EarlySubmitter(Protocol):
+    """An optional capability of a backend: early submission.
+
+    ``submit_early(body, task_id, spec, upstream)`` submits an attempt whose
+    ``upstream`` submissions (on the same backend) may not have ended yet;
+    the backend runs the body only once they have succeeded, with their
+    outputs in place of their ``remote`` handles in ``spec``. It is called
+    in the event loop and must not block. ``prepare_early()`` is awaited once
+    per run before the first ``submit_early`` (to connect, for instance).
+    The engine uses it only for a backend whose ``early_submission`` is true.
+    """
+
+    early_submission: bool
+
+    async def prepare_early(self) -> None: ...
+
+    def submit_early(
+        self,
+        body: Callable[[Any, Any], Any],
+        task_id: Hashable,
+        spec: Any,
+        upstream: Sequence[Submission],
+    ) -> Submission: ...
+
+
+def early_submitter(backend: object) -> EarlySubmitter | None:
+    """``backend`` if it offers early submission, has it on and keeps its outputs."""
+    if (
+        getattr(backend, "early_submission", False) is True
+        and getattr(backend, "keeps_outputs", False)
+        and callable(getattr(backend, "submit_early", None))
+        and callable(getattr(backend, "prepare_early", None))
+    ):
+        return backend  # type: ignore[return-value]
+    return None
 
 
 class RemoteOutput:

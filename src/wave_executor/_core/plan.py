@@ -50,6 +50,7 @@ class Plan:
         "_n",
         "_ready",
         "_rules",
+        "_stale",
         "_state",
         "_waiting",
         "cleaning",
@@ -80,6 +81,7 @@ class Plan:
         #: The run was stopped and only cleanup tasks (``all_done``/``always``) remain.
         self.cleaning = False
         self._counts: list[list[int]] = []
+        self._stale = 0  # heap entries of tasks withdrawn while ready (early submission)
         n = self._n = len(graph)
         self._waiting = waiting = graph.indegree.tolist()  # a list: small ints are not boxed anew
         self._state = state = bytearray(n)  # every task starts PENDING (code 0)
@@ -167,10 +169,35 @@ class Plan:
         i = self._ready.pop()
         if i is None:
             return None
-        if self._state[i] != _READY:  # the heap holds only READY tasks
-            check_transition(self._state[i], _RUNNING)
+        while self._state[i] != _READY:  # the heap holds only READY tasks...
+            if not self._stale:
+                check_transition(self._state[i], _RUNNING)  # raises
+            self._stale -= 1  # ...and entries of tasks withdrawn since
+            i = self._ready.pop()
+            if i is None:
+                return None
         self._state[i] = _RUNNING
         return i
+
+    def release_early(self, i: int) -> bool:
+        """Early submission: pending ``i``'s upstreams are all submitted (not all
+        ended): it becomes READY now. False if it was not pending."""
+        if self._state[i] != _PENDING:
+            return False
+        self._state[i] = _READY
+        self._ready.push(self._graph.priority[i], i)
+        return True
+
+    def withdraw(self, i: int) -> None:
+        """An early-released task (READY or RUNNING) goes back to PENDING: an
+        upstream's attempt failed. Outside the transition table on purpose: only
+        tasks released by ``release_early`` come back this way."""
+        code = self._state[i]
+        if code == _READY:
+            self._stale += 1  # its heap entry stays; ``take`` passes over it
+        elif code != _RUNNING:
+            check_transition(code, _PENDING)  # raises
+        self._state[i] = _PENDING
 
     def succeed(self, i: int) -> int:
         """Record a success; return how many tasks became ready because of it.
@@ -242,10 +269,14 @@ class Plan:
             u, kind = stack.pop()
             for k in range(offsets[u], offsets[u + 1]):
                 s = successors[k]
-                if state[s] != _PENDING:
+                code = state[s]
+                if code == _PENDING:
+                    c = counts[s]
+                    c[kind] += 1
+                else:
+                    if code < _FIRST_TERMINAL:  # early-released: counted in case it is withdrawn
+                        counts[s][kind] += 1
                     continue
-                c = counts[s]
-                c[kind] += 1
                 rule = rules.get(s, TriggerRule.ALL_SUCCESS)
                 d = decide(rule, indegree[s], c[0], c[1], c[2])
                 if d is Decision.RUN:
@@ -280,6 +311,7 @@ class Plan:
             ended.append(i)
         self.unfinished -= len(ended)
         self._ready.clear()
+        self._stale = 0
         priority = self._graph.priority
         for i in range(self._n):
             if state[i] == _READY:
@@ -335,5 +367,6 @@ class Plan:
         for i in ended:
             self._move(i, dst)
         self._ready.clear()
+        self._stale = 0
         self.unfinished -= len(ended)
         return ended

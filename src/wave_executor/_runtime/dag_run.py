@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry
+from wave_executor._core.breaker import CircuitBreaker, CircuitBreakerRegistry, CircuitState
+from wave_executor._core.early import NO_ROUTE
 from wave_executor._core.escalation import AttemptFailure, diagnose
 from wave_executor._core.event_payloads import run_totals
 from wave_executor._core.fan_out import ChildId, FanOutBook, child_items, failed_children_error
@@ -53,6 +54,7 @@ from wave_executor._runtime.attempt import (
 )
 from wave_executor._runtime.attempt import run_attempt as _run_attempt
 from wave_executor._runtime.circuits import CircuitGate
+from wave_executor._runtime.early import EarlyRoutes, EarlyRun
 from wave_executor._runtime.events import EventSink
 from wave_executor._runtime.fan_out import ChildGroups
 from wave_executor._runtime.limiter import AdaptiveSemaphore, report_outcome
@@ -71,6 +73,7 @@ _YIELD_EVERY = 64  # a worker whose tasks never suspend still lets the loop brea
 _RUNNING = code_of(TaskStatus.RUNNING)
 _SUCCESS = code_of(TaskStatus.SUCCESS)
 _FAILED = code_of(TaskStatus.FAILED)
+_READY = code_of(TaskStatus.READY)
 
 
 def _limit_of(window: Window) -> Callable[[], int]:
@@ -128,6 +131,7 @@ class DagRun:
         progress: ProgressFeed | None = None,
         fan_out_parents: frozenset[int] = frozenset(),
         child_groups: ChildGroups | None = None,
+        early: EarlyRoutes | None = None,
     ) -> None:
         self._graph = graph
         self._ids = graph.ids
@@ -185,6 +189,18 @@ class DagRun:
         #: Spans and metrics (``observe.py``); None when nothing observes the run.
         self._probe = probe
         self._attempts: dict[int, AttemptProbe] = {}  # failed attempts not ended yet
+        #: Early submission (``_runtime/early.py``): None in a run without a backend that
+        #: offers it, and with a store, fan-out, an adaptive semaphore or an observer
+        #: (tracing: each attempt's span must be current when its body is sent).
+        self._early: EarlyRun | None = None
+        if (
+            early is not None
+            and recorder is None
+            and semaphore is None
+            and not fan_out_parents
+            and probe is None
+        ):
+            self._early = EarlyRun(early, graph, self._dependencies, rules)
 
     # -- the run -------------------------------------------------------------
 
@@ -205,6 +221,11 @@ class DagRun:
         started_at = self._wall(started)
         self._events.emit(EventType.EXECUTION_STARTED, None, total_tasks=len(self._graph))
         self._restore(started)
+        if self._early is not None:
+            try:
+                await self._early.prepare()
+            except Exception:  # cannot connect: every attempt takes today's path and says why
+                self._early = None
         stopped: StopReason | None = None
         self._finished = self._loop.create_future()
         if self._plan.done:
@@ -235,6 +256,8 @@ class DagRun:
         finally:
             self._group = None
             self._cancel_backoff_timers()
+            if self._early is not None:
+                self._early.close()
             reaper, self._reaper = self._reaper, None
             if reaper is not None:
                 reaper.stop()
@@ -334,11 +357,15 @@ class DagRun:
         # Breakers are made on a key's first failure: a healthy run never looks one up.
         shared_breakers, local_breakers = circuits.shared.breakers, circuits.local.breakers
         groups = self._groups
+        early = self._early
         done = 0
         while (
             window.active < window.limit and not self._stopping and (i := plan.take()) is not None
         ):
             task_id = ids[i]
+            if early is not None and early.book.routes[i] != NO_ROUTE:
+                await self._submit(i, task_id, watchdog, timeouts.get(i, default_timeout))
+                continue
             spec = self._inject(task_id) if inject else specs[task_id]
             if timeouts:
                 timeout = timeouts.get(i, default_timeout)
@@ -553,6 +580,8 @@ class DagRun:
         overload: bool = False,
         retryable: bool = True,
     ) -> None:
+        if self._early is not None:
+            self._withdraw_after(i)
         now = self._loop.time()
         timed_out = isinstance(exc, AttemptTimeout)
         message = str(exc) or type(exc).__name__
@@ -1082,3 +1111,151 @@ class DagRun:
             ]
         outputs = {d: table.output_of(index[d]) for d in deps}
         return with_outputs(spec, DEP_OUTPUTS, outputs)
+
+    # -- early submission ------------------------------------------------------
+
+    async def _submit(self, i: int, task_id: Any, watchdog: Watchdog, limit: float) -> None:
+        """One attempt of a task routed to a backend that submits early.
+
+        Submitted now; if some upstreams have not ended yet (it was released
+        early), the backend runs it once they succeed, and the attempt counts
+        as started (TASK_STARTED, its timeout) only when they have. It holds
+        its slots from submission. Withdrawn if an upstream's attempt fails.
+        """
+        early = self._early
+        assert early is not None
+        plan, codes, clock, events = self._plan, self._plan.codes, self._loop.time, self._events
+        live, book = early.live, early.book
+        # Upstreams still running (an eligible task released early). Only eligible tasks
+        # have them: any other waits until its rule is decided, as without early submission.
+        pending = [u for u in book.upstreams[i] if codes[u] != _SUCCESS] if book.eligible[i] else []
+        if any(u not in live for u in pending):  # defensive: an upstream lost its submission
+            plan.withdraw(i)
+            return
+        upstream = [live[u] for u in pending]
+        inject = self._settings.inject_dep_outputs
+        spec = self._inject(task_id) if inject else self._specs[task_id]
+        if pending and inject and isinstance(spec, dict) and isinstance(spec[DEP_OUTPUTS], dict):
+            outputs = spec[DEP_OUTPUTS]  # a copy made by _inject
+            for u, sub in zip(pending, upstream, strict=True):
+                outputs[self._ids[u]] = sub.remote
+        if not pending and events.active and i not in self._retrying:
+            events.emit(EventType.TASK_STARTED, task_id)  # (an early one's: once it starts)
+        circuits = self._circuits
+        breaker = None
+        if circuits.shared.breakers or circuits.local.breakers:
+            try:
+                breaker = circuits.find(i, task_id, spec)
+            except CircuitKeyError as exc:
+                if pending:  # fails when its upstreams have succeeded, as today
+                    plan.withdraw(i)
+                else:
+                    self._record_failure(i, task_id, clock(), exc, None, retryable=False)
+                return
+            if breaker is not None:
+                if pending and breaker.state is not CircuitState.CLOSED:
+                    plan.withdraw(i)  # early only under a closed breaker
+                    return
+                if not circuits.admit(breaker, clock(), task_id, self._attempt_of(i)):
+                    self._refuse(i, task_id, breaker)
+                    return
+        window, groups = self._window, self._groups
+        window.active += 1
+        in_flight = window.active
+        group_in_flight = 0 if groups is None else self._enter_group(i)
+        start = clock()
+        ready: asyncio.Future[bool] | None = None
+        try:
+            backend = early.backend_of(i)
+            assert backend is not None
+            sub = backend.submit_early(early.body, task_id, spec, upstream)
+            live[i] = sub
+            self._release_early(book.submitted(i))
+            if pending:
+                ready = early.wait(i, len(pending))
+                if not await ready:
+                    return  # withdrawn: its slots are back, its submission cancelled
+                ready = None
+                start = clock()
+                if events.active and i not in self._retrying:
+                    events.emit(EventType.TASK_STARTED, task_id)
+            output = await _run_attempt(_result_of(sub), task_id, spec, watchdog, limit, start)
+        except Exception as exc:
+            self._attempt_failed(i, task_id, spec, exc, start, breaker, in_flight, group_in_flight)
+        except BaseException as exc:
+            if ready is not None:  # stopped while waiting for its upstreams: never started
+                if ready.cancelled() or not ready.done() or ready.result():  # not withdrawn
+                    released = early.release(i)
+                    if released is not None:
+                        released.cancel()
+                    early.book.lost(i)
+                    window.active -= 1
+                    if groups is not None:
+                        self._leave_group(i)
+                raise
+            if self._stopping or not isinstance(exc, asyncio.CancelledError):
+                live.pop(i, None)
+                early.book.lost(i)
+                self._interrupted[i] = start
+                if breaker is not None:
+                    breaker.release_probe()
+                raise
+            failure: BaseException = AttemptTimeout(limit) if watchdog.fired else exc
+            self._attempt_failed(
+                i, task_id, spec, failure, start, breaker, in_flight, group_in_flight
+            )
+        else:
+            window.active -= 1
+            if window.limit < window.ceiling:
+                limit = window.limit
+                window.success(in_flight)
+                if window.limit > limit:
+                    self._spawn(reserved=1)
+            if groups is not None:
+                self._leave_group(i, group_in_flight)
+            if breaker is not None:
+                circuits.success(breaker, clock(), task_id, self._attempt_of(i))
+            self._record_success(i, task_id, start, output)
+            early.succeeded(i)
+
+    def _release_early(self, candidates: list[int]) -> None:
+        """Make ready the pending tasks whose upstreams are now all submitted."""
+        if not candidates or self._stopping:
+            return
+        release = self._plan.release_early
+        if sum(release(s) for s in candidates) and self._workers < self._window.limit:
+            self._spawn(reserved=0)
+
+    def _withdraw_after(self, u: int) -> None:
+        """``u``'s attempt failed: withdraw every task submitted early on it, and on
+        those (cancelled on the cluster, slots given back, PENDING again)."""
+        early = self._early
+        assert early is not None
+        plan, codes, book = self._plan, self._plan.codes, early.book
+        stack = [u]
+        while stack:
+            v = stack.pop()
+            early.live.pop(v, None)
+            book.lost(v)
+            for s in book.successors(v):
+                code = codes[s]
+                if code == _READY:  # released early, not taken yet
+                    plan.withdraw(s)
+                elif code == _RUNNING and s in early.waits:
+                    sub = early.release(s)
+                    if sub is not None:
+                        sub.cancel()
+                    self._window.active -= 1
+                    if self._groups is not None:
+                        self._leave_group(s)
+                    plan.withdraw(s)
+                    stack.append(s)
+
+
+def _result_of(sub: Any) -> TaskBody:
+    """An attempt body that awaits ``sub``'s outcome (the submission is made already)."""
+
+    def result(task_id: Any, spec: Any) -> Any:
+        return sub.result()
+
+    return result

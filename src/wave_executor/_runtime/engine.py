@@ -27,6 +27,7 @@ from wave_executor._core.store_protocol import RunStore
 from wave_executor._core.triggers import parse_rules
 from wave_executor._runtime.attempt import BackendSpec, TaskBody, resolve_backends, with_backends
 from wave_executor._runtime.dag_run import DagRun
+from wave_executor._runtime.early import early_routes
 from wave_executor._runtime.events import EventHub
 from wave_executor._runtime.fan_out import ChildFunction, ChildGroups, check_fan_out, with_children
 from wave_executor._runtime.learned import learned_costs
@@ -214,6 +215,7 @@ async def run_dag(
             # Children's specs join the run's own copy, never the caller's mapping.
             tasks = dict(tasks)
     chosen: dict[Any, Backend] = {}
+    early = None
     if options.backend is not None or options.backends is not None:
         if isinstance(options.backends, Mapping):
             for task_id in options.backends:
@@ -222,6 +224,8 @@ async def run_dag(
                         f"a backend is given for task {task_id!r}, which is not defined in tasks"
                     )
         chosen = resolve_backends(tasks, options.backend, options.backends)
+        if options.store is None and not parents and options.semaphore is None:
+            early = early_routes(body, tasks, options.backend, chosen)
         body = with_backends(body, options.backend, chosen, fetch_outputs=options.store is not None)
     child_groups = None
     if parents:
@@ -261,6 +265,7 @@ async def run_dag(
         progress=progress,
         fan_out_parents=parents,
         child_groups=child_groups,
+        early=early,
     )
     events.clock = run.clock
     outcome = RunOutcome.INTERRUPTED

@@ -20,23 +20,34 @@ Dask task with a unique key and awaits it.
   worker), a task on another backend receives the fetched value, and a run
   with a store fetches it to record it. ``await output.fetch()`` brings one
   here.
+- With ``keep_outputs=True`` and ``early_submission`` (the default), a
+  downstream task whose upstreams all run on this backend is submitted as
+  soon as they are submitted, their futures as its Dask dependencies
+  (``submit_early``); the run withdraws it if an upstream attempt fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 import distributed
 from distributed.client import FutureCancelledError, FuturesCancelledError
 
+from wave_executor._core.backend import Submission
 from wave_executor._core.upstream import DEP_OUTPUTS
 from wave_executor._runtime import observe
 from wave_executor.backends.protocol import RemoteOutput, remote_dep_outputs
 
-__all__ = ["CancelledOnClusterError", "ClusterOutput", "DaskBackend", "WorkerLostError"]
+__all__ = [
+    "CancelledOnClusterError",
+    "ClusterOutput",
+    "DaskBackend",
+    "DaskSubmission",
+    "WorkerLostError",
+]
 
 
 class WorkerLostError(RuntimeError):
@@ -87,6 +98,7 @@ class DaskBackend:
         *,
         keep_outputs: bool = False,
         key_prefix: str = "wave",
+        early_submission: bool = True,
     ) -> None:
         if not isinstance(client_or_address, str) and not client_or_address.asynchronous:
             raise TypeError(
@@ -102,6 +114,13 @@ class DaskBackend:
         #: Outputs stay on the cluster as ``ClusterOutput`` handles (see the module's notes).
         self.keeps_outputs = keep_outputs
         self._prefix = key_prefix
+        #: With ``keep_outputs``: a downstream task is submitted as soon as its
+        #: upstreams are submitted on this backend (see docs/backends.md).
+        self.early_submission = early_submission
+        #: Attempts submitted before one of their upstreams had ended (for tests).
+        self.submitted_early = 0
+        #: Of those, the ones withdrawn because an upstream's attempt failed.
+        self.withdrawn = 0
         self._cancels: set[asyncio.Future[Any]] = set()
         self._batches: dict[distributed.Client, list[tuple[Any, asyncio.Future[Any]]]] = {}
         self._fetches: set[asyncio.Future[None]] = set()
@@ -116,18 +135,30 @@ class DaskBackend:
     async def _run(self, body: Callable[[Any, Any], Any], task_id: Hashable, spec: Any) -> Any:
         client = self._client if self._client is not None else await self._connect()
         spec = await self._by_reference(client, spec)
-        key = f"{self._prefix}-{str(task_id)[:80]}-{uuid.uuid4().hex}"
+        key = self._key(task_id)
         observer = observe.current
         if observer is not None:  # the trace context goes along (wave_executor.otel)
             body = observer.carry(body)
         future = client.submit(body, task_id, spec, key=key, pure=False)
+        return await self._outcome(client, future, key)
+
+    def _key(self, task_id: Hashable) -> str:
+        return f"{self._prefix}-{str(task_id)[:80]}-{uuid.uuid4().hex}"
+
+    async def _outcome(self, client: distributed.Client, future: Any, key: str) -> Any:
+        """Await the Dask task behind ``future``: its output, or its error as ours."""
         try:
             await distributed.wait(future)
             if future.status == "finished":
                 if self.keeps_outputs:
                     return ClusterOutput(future)
                 return await self._fetch(client, future)
-            return await future  # raises the body's error, or why Dask gave up on it
+            try:
+                return await future  # raises the body's error, or why Dask gave up on it
+            finally:
+                # The error, kept with the future's state, holds this frame and so the
+                # future: release it, or the cycle keeps the key on the cluster for good.
+                future.release()
         except (FutureCancelledError, FuturesCancelledError) as exc:  # not by this run
             reason = getattr(exc, "reason", None) or "unknown"
             raise CancelledOnClusterError(
@@ -141,6 +172,45 @@ class DaskBackend:
         except Exception as exc:
             exc.add_note(f"raised on the Dask cluster (key {key!r})")
             raise
+
+    # -- early submission (see docs/backends.md) ------------------------------
+
+    async def prepare_early(self) -> None:
+        """Connect (a backend made from an address) before the run's first submission."""
+        if self._client is None:
+            await self._connect()
+
+    def submit_early(
+        self,
+        body: Callable[[Any, Any], Any],
+        task_id: Hashable,
+        spec: Any,
+        upstream: Sequence[Submission],
+    ) -> DaskSubmission:
+        """Submit an attempt now, its ``upstream`` submissions as Dask dependencies.
+
+        Dask runs the body once they have finished, with their outputs in place
+        of their ``ClusterOutput`` handles in ``_dep_outputs``; if one fails,
+        this task fails on the cluster too (the engine withdraws it first).
+        Every ``ClusterOutput`` in ``spec`` must be of this backend's client.
+        """
+        client = self._client
+        if client is None:
+            raise RuntimeError("DaskBackend.submit_early before prepare_early()")
+        outputs = remote_dep_outputs(spec)
+        if outputs is not None:
+            handed = {
+                k: v.future if isinstance(v, ClusterOutput) else v for k, v in outputs.items()
+            }
+            spec = {**spec, DEP_OUTPUTS: handed}
+        after = [s.remote.future for s in upstream if isinstance(s.remote, ClusterOutput)]
+        key = self._key(task_id)
+        if after:
+            self.submitted_early += 1
+            future = client.submit(_run_after, body, task_id, spec, *after, key=key, pure=False)
+        else:
+            future = client.submit(body, task_id, spec, key=key, pure=False)
+        return DaskSubmission(self, client, future, key)
 
     def _fetch(self, client: distributed.Client, future: distributed.Future[Any]) -> Awaitable[Any]:
         """The output of a finished task, fetched with the others that finished this tick.
@@ -244,4 +314,39 @@ class DaskBackend:
 
     def __repr__(self) -> str:
         where = self._address if self._address is not None else self._client
-        return f"DaskBackend({where!r}, keep_outputs={self.keeps_outputs})"
+        return (
+            f"DaskBackend({where!r}, keep_outputs={self.keeps_outputs}, "
+            f"early_submission={self.early_submission})"
+        )
+
+
+def _run_after(body: Callable[[Any, Any], Any], task_id: Any, spec: Any, *upstream: Any) -> Any:
+    """On the worker: ``body(task_id, spec)`` once Dask has the ``upstream`` outputs."""
+    return body(task_id, spec)
+
+
+class DaskSubmission:
+    """An attempt submitted with ``DaskBackend.submit_early``."""
+
+    __slots__ = ("_backend", "_client", "_key", "remote")
+
+    def __init__(
+        self, backend: DaskBackend, client: distributed.Client, future: Any, key: str
+    ) -> None:
+        self._backend = backend
+        self._client = client
+        self._key = key
+        #: Its output as a downstream submission receives it (resolved by Dask).
+        self.remote = ClusterOutput(future)
+
+    def result(self) -> Awaitable[Any]:
+        """The attempt's output (a ``ClusterOutput``) or its error, as ``call`` gives them."""
+        return self._backend._outcome(self._client, self.remote.future, self._key)
+
+    def cancel(self) -> None:
+        """Withdraw the attempt: cancel its Dask task without waiting."""
+        self._backend.withdrawn += 1
+        self._backend._cancel(self._client, self.remote.future)
+
+    def __repr__(self) -> str:
+        return f"DaskSubmission(key={self._key!r})"

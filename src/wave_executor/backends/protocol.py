@@ -7,6 +7,12 @@ backends it can run.
 
 from __future__ import annotations
 
-from wave_executor._core.backend import Backend, RemoteOutput, remote_dep_outputs
+from wave_executor._core.backend import (
+    Backend,
+    EarlySubmitter,
+    RemoteOutput,
+    Submission,
+    remote_dep_outputs,
+)
 
-__all__ = ["Backend", "RemoteOutput", "remote_dep_outputs"]
+__all__ = ["Backend", "EarlySubmitter", "RemoteOutput", "Submission", "remote_dep_outputs"]
