@@ -658,3 +658,26 @@ async def test_progress_counts_a_parent_whose_children_failed_as_failed() -> Non
     )
     assert progress.total == progress.done == 3
     assert progress.failed == 2  # the child 1 and its parent
+
+
+async def test_a_store_that_cannot_record_a_failed_parent_does_not_break_the_run() -> None:
+    class Refusing(MemoryStore):
+        def record_outcome(self, run_id: str, rec: Any) -> None:
+            if rec.task_key == task_key("split"):
+                raise asyncio.CancelledError  # nobody cancelled anything
+            super().record_outcome(run_id, rec)
+
+    async def half(child: ChildId, item: int) -> int:
+        if item % 2:
+            raise ValueError(item)
+        return item
+
+    result = await asyncio.wait_for(
+        DAGExecutor(FAST).execute(
+            {"split": {}, "after": {}}, {"after": ["split"]}, make_body({"split": [1, 2]}),
+            fan_out={"split": half}, store=Refusing(), trigger_rules={"after": "all_done"},
+        ),
+        timeout=30,
+    )  # fmt: skip
+    assert result.task_results["split"].status == "failed"
+    assert result.task_results["after"].status == "success"

@@ -1065,8 +1065,8 @@ class DagRun:
             if recorder is not None:
                 try:
                     recorder.parent_outcome(p, "failed", outputs, error, first, now, retries)
-                except Exception:
-                    recorder.outcome(p, "failed", None, error, first, now, retries)
+                except Exception:  # without the output; a store failing even so is logged
+                    recorder.unsuccessful(p, "failed", None, error, first, now, retries)
             skipped = plan.fail(p, TaskStatus.FAILED)
             released = 1 if plan.ruled else 0
             if events.active:
