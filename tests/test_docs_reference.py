@@ -32,7 +32,11 @@ PUBLIC_MODULES = [
     "wave_executor.testing",
 ]
 #: Public modules that need an optional dependency: checked when it is installed.
-OPTIONAL_MODULES = {"wave_executor.otel": "opentelemetry.instrumentation"}
+OPTIONAL_MODULES = {
+    "wave_executor.otel": "opentelemetry.instrumentation",
+    "wave_executor.progress.rich": "rich",
+    "wave_executor.progress.tqdm": "tqdm",
+}
 
 
 def installed(module: str) -> bool:
