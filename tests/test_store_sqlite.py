@@ -76,12 +76,22 @@ async def test_flush_returns_once_everything_recorded_is_committed(tmp_path: Pat
     db = tmp_path / "s.db"
     store = SQLiteStore(db, flush_interval=60, batch_size=1_000_000)  # never on its own
     await store.begin_run("r", "e", total_tasks=2)
-    # begin_run's answer comes while the writer thread may still be in its
-    # commit loop, which would take rows recorded now: let it go back to sleep.
-    await asyncio.sleep(0.3)
+    # Hold the writer thread inside a command of its own while recording: left
+    # free, it may still be in the commit loop that answered begin_run and take
+    # the rows at once.
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        inside.set()
+        release.wait(30)
+
+    held = store._writer.submit(hold)
+    assert await asyncio.to_thread(inside.wait, 30)
     store.record_outcome("r", ok("a", 1))
     store.record_attempt("r", AttemptRecord("a", 1, "success", None, T0, T0 + 1))
     assert count(db, "SELECT count(*) FROM outcomes") == 0  # buffered, not yet written
+    release.set()
+    await asyncio.wrap_future(held)
     await store.flush()
     assert count(db, "SELECT count(*) FROM v_tasks WHERE run_id = 'r'") == 1
     assert count(db, "SELECT count(*) FROM v_attempts WHERE run_id = 'r'") == 1

@@ -20,13 +20,10 @@ from tests.faults.harness import (
     FATAL,
     Abort,
     Faults,
-    forget_frames,
-    loop_torn_down,
-    no_new_threads,
     open_timers,
     outcome_of,
     pending_tasks,
-    run,
+    run_scenario,
     terminal_counts,
 )
 from wave_executor import (
@@ -336,15 +333,7 @@ class DagFaultRun:
             raise AssertionError(f"the run hung after {faults.fired!r}") from self.raised
 
     def run(self) -> None:
-        with no_new_threads(), loop_torn_down(self.faults.kind):
-            try:
-                run(self._main())
-            except BaseException as exc:
-                # raised in a task of the run escape the event loop itself (asyncio
-                # re-raises them out of run(), then cancels the caller's coroutine)
-                self.raised = exc
-            if self.faults.kind in ("KeyboardInterrupt", "SystemExit"):
-                forget_frames(self.raised, self.faults.fired)
+        run_scenario(self)
 
     @property
     def outcome(self) -> str:

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 class Boom(Exception):
@@ -184,3 +184,30 @@ TERMINAL_EVENTS = ("TASK_COMPLETED", "TASK_FAILED", "TASK_SKIPPED")
 def terminal_counts(events: list[tuple[str, dict[str, Any]]]) -> Counter[Any]:
     """task id -> number of terminal events received for it."""
     return Counter(e["task_id"] for t, e in events if t in TERMINAL_EVENTS)
+
+
+class Scenario(Protocol):
+    """A fault run: its faults, what it raised, and the coroutine that runs it."""
+
+    faults: Faults
+    raised: BaseException | None
+
+    def _main(self) -> Coroutine[Any, Any, None]: ...
+
+
+def run_scenario(scenario: Scenario) -> None:
+    """Run ``scenario`` with no new thread allowed and a torn-down loop closed.
+
+    An exception raised in a task of the run escapes the event loop itself
+    (asyncio re-raises it out of ``run()``, then cancels the caller's
+    coroutine): it becomes what the scenario raised. After a
+    ``KeyboardInterrupt`` or ``SystemExit`` the frames the errors hold are
+    dropped, so what the torn-down loop left is collected at once.
+    """
+    with no_new_threads(), loop_torn_down(scenario.faults.kind):
+        try:
+            run(scenario._main())
+        except BaseException as exc:
+            scenario.raised = exc
+        if scenario.faults.kind in ("KeyboardInterrupt", "SystemExit"):
+            forget_frames(scenario.raised, scenario.faults.fired)

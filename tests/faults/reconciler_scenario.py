@@ -18,13 +18,10 @@ from typing import Any
 from tests.faults.dag_scenario import FaultyStore
 from tests.faults.harness import (
     Faults,
-    forget_frames,
-    loop_torn_down,
-    no_new_threads,
     open_timers,
     outcome_of,
     pending_tasks,
-    run,
+    run_scenario,
 )
 from wave_executor import WaveReconciler
 from wave_executor.store import ReconcilerCheckpoints, SQLiteStore
@@ -119,13 +116,7 @@ class ReconcilerFaultRun:
             raise AssertionError(f"the reconciler hung after {faults.fired!r}") from self.raised
 
     def run(self) -> None:
-        with no_new_threads(), loop_torn_down(self.faults.kind):
-            try:
-                run(self._main())
-            except BaseException as exc:
-                self.raised = exc
-            if self.faults.kind in ("KeyboardInterrupt", "SystemExit"):
-                forget_frames(self.raised, self.faults.fired)
+        run_scenario(self)
 
     @property
     def outcome(self) -> str:
