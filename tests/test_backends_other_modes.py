@@ -90,3 +90,11 @@ def test_backend_on_a_reconciler_node_is_refused_when_added() -> None:
         )
         with pytest.raises(ValueError, match='dag" nodes only'):
             MetaDAG().add_node(spec)
+
+
+def test_both_executors_refuse_a_backend_that_is_not_one_when_made() -> None:
+    from wave_executor import DAGExecutor
+
+    for executor in (DAGExecutor, LevelExecutor):
+        with pytest.raises(TypeError, match="backend"):
+            executor(backend="threads")  # type: ignore[arg-type]

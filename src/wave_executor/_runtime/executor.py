@@ -12,7 +12,7 @@ from wave_executor._core.fan_out import ChildId
 from wave_executor._core.records import DAGExecutionResult
 from wave_executor._core.retry import RetryPolicy
 from wave_executor._core.store_protocol import RunStore
-from wave_executor._runtime.attempt import BackendSpec, resolve_backends
+from wave_executor._runtime.attempt import BackendSpec
 from wave_executor._runtime.engine import DagOptions, SpecialistSemaphore, run_dag
 from wave_executor._runtime.executor_base import ExecutorBase
 from wave_executor._runtime.settings import GroupSpec, KeyFunction
@@ -36,10 +36,7 @@ class DAGExecutor(ExecutorBase):
         circuit_breakers: CircuitBreakerRegistry | None = None,
         backend: Backend | None = None,
     ) -> None:
-        super().__init__(config, circuit_breakers=circuit_breakers)
-        resolve_backends({}, backend, None)  # a backend that is not one: TypeError now
-        #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
-        self.backend = backend
+        super().__init__(config, circuit_breakers=circuit_breakers, backend=backend)
         self._last_run_breakers = CircuitBreakerRegistry()
 
     def circuit_breaker_states(self) -> dict[Hashable, dict[str, Any]]:

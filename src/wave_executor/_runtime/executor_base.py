@@ -1,12 +1,15 @@
-"""What every executor holds beyond one run: its config, event callbacks and keyed breakers."""
+"""What every executor holds beyond one run: its config, event callbacks, keyed
+breakers and default backend."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
 
+from wave_executor._core.backend import Backend
 from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
+from wave_executor._runtime.attempt import resolve_backends
 from wave_executor._runtime.events import EventCallback, EventHub
 
 __all__ = ["ExecutorBase"]
@@ -22,6 +25,7 @@ class ExecutorBase:
         config: WaveConfig | None = None,
         *,
         circuit_breakers: CircuitBreakerRegistry | None = None,
+        backend: Backend | None = None,
     ) -> None:
         if config is not None and not isinstance(config, WaveConfig):
             raise TypeError(f"config must be a WaveConfig or None, got {config!r}")
@@ -35,6 +39,9 @@ class ExecutorBase:
         self._breakers = (
             circuit_breakers if circuit_breakers is not None else CircuitBreakerRegistry()
         )
+        resolve_backends({}, backend, None)  # a backend that is not one: TypeError now
+        #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
+        self.backend = backend
 
     @property
     def circuit_breakers(self) -> CircuitBreakerRegistry:

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from wave_executor._core.backend import Backend
-from wave_executor._core.breaker import CircuitBreakerRegistry
 from wave_executor._core.config import WaveConfig
 from wave_executor._core.graph import build_graph
 from wave_executor._core.levels import waves_of
@@ -50,17 +49,6 @@ class LevelExecutor(ExecutorBase):
     barriers. Event callbacks and keyed circuit breakers belong to the
     executor and are shared by its runs.
     """
-
-    def __init__(
-        self,
-        config: WaveConfig | None = None,
-        *,
-        circuit_breakers: CircuitBreakerRegistry | None = None,
-        backend: Backend | None = None,
-    ) -> None:
-        super().__init__(config, circuit_breakers=circuit_breakers)
-        #: Where task bodies run unless ``execute()`` says otherwise (None: in the loop).
-        self.backend = backend
 
     async def execute(
         self,
