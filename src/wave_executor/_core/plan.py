@@ -14,9 +14,10 @@ upstreams to succeed, a failure skips every pending descendant).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from heapq import heappop, heappush
 
 from wave_executor._core.graph import Graph
-from wave_executor._core.ready import GroupedReady, ReadyHeap
+from wave_executor._core.ready import SEQ, GroupedReady, ReadyHeap
 from wave_executor._core.status import TaskStatus, check_transition, code_of, status_of
 from wave_executor._core.triggers import (
     CLEANUP_RULES,
@@ -47,7 +48,9 @@ class Plan:
     __slots__ = (
         "_counts",
         "_graph",
+        "_heap",
         "_n",
+        "_order",
         "_ready",
         "_rules",
         "_stale",
@@ -106,8 +109,13 @@ class Plan:
         for i in roots:
             self._state[i] = _READY
         self._ready: ReadyHeap | GroupedReady
+        #: Without groups, the ready heap's own lists, for ``take`` and ``succeed``
+        #: to use inline (None with groups).
+        self._heap: list[int] | None = None
+        self._order: list[int] = []
         if group_of is None:
             self._ready = ReadyHeap([priority[i] for i in roots], roots)
+            self._heap, self._order = self._ready.heap, self._ready.order
         else:
             self._ready = GroupedReady(group_of, n_groups)
             for i in roots:
@@ -166,9 +174,22 @@ class Plan:
 
     def take(self) -> int | None:
         """The ready task with the highest priority, now RUNNING; None if none is ready."""
-        i = self._ready.pop()
-        if i is None:
+        heap = self._heap
+        if heap is None:
+            i = self._ready.pop()
+            if i is None:
+                return None
+        elif heap:
+            i = self._order[heappop(heap) % SEQ]  # ReadyHeap.pop, inlined
+        else:
             return None
+        state = self._state
+        if state[i] == _READY:
+            state[i] = _RUNNING
+            return i
+        return self._take_past_stale(i)
+
+    def _take_past_stale(self, i: int) -> int | None:
         while self._state[i] != _READY:  # the heap holds only READY tasks...
             if not self._stale:
                 check_transition(self._state[i], _RUNNING)  # raises
@@ -213,7 +234,7 @@ class Plan:
         graph = self._graph
         offsets = graph.offsets
         waiting = self._waiting
-        push = self._ready.push
+        heap, order = self._heap, self._order
         released = 0
         for s in graph.successors[offsets[i] : offsets[i + 1]]:
             left = waiting[s] - 1
@@ -221,7 +242,11 @@ class Plan:
             # Only a PENDING task can reach zero here, so PENDING -> READY is legal.
             if not left and state[s] == _PENDING:
                 state[s] = _READY
-                push(graph.priority[s], s)
+                if heap is None:
+                    self._ready.push(graph.priority[s], s)
+                else:  # ReadyHeap.push, inlined
+                    heappush(heap, graph.priority[s] * SEQ + len(order))
+                    order.append(s)
                 released += 1
         return released
 

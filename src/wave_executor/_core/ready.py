@@ -25,33 +25,38 @@ SEQ = 1 << 40  # more than enough pushes for any run
 
 
 class ReadyHeap:
-    """All ready tasks in one priority heap (no groups)."""
+    """All ready tasks in one priority heap (no groups).
 
-    __slots__ = ("_heap", "_order")
+    ``heap`` and ``order`` are public for the plan's hot paths, which push
+    and pop inline (a method call per task costs as much as the heap
+    operation); both lists are only ever changed in place.
+    """
+
+    __slots__ = ("heap", "order")
 
     def __init__(self, places: Sequence[int], tasks: Sequence[int]) -> None:
-        self._order: list[int] = list(tasks)
-        self._heap = [place * SEQ + seq for seq, place in enumerate(places)]
-        heapify(self._heap)
+        self.order: list[int] = list(tasks)
+        self.heap = [place * SEQ + seq for seq, place in enumerate(places)]
+        heapify(self.heap)
 
     def push(self, place: int, i: int) -> None:
-        order = self._order
-        heappush(self._heap, place * SEQ + len(order))
+        order = self.order
+        heappush(self.heap, place * SEQ + len(order))
         order.append(i)
 
     def pop(self) -> int | None:
         """The index of the best ready task (removed), or None."""
-        return self._order[heappop(self._heap) % SEQ] if self._heap else None
+        return self.order[heappop(self.heap) % SEQ] if self.heap else None
 
     def available(self) -> int:
         """Ready tasks that a worker could start now."""
-        return len(self._heap)
+        return len(self.heap)
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self.heap)
 
     def clear(self) -> None:
-        self._heap.clear()
+        self.heap.clear()
 
 
 class GroupedReady:

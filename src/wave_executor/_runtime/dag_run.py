@@ -166,6 +166,13 @@ class DagRun:
         else:
             self._plan = Plan(graph, groups.group_of, len(groups.names), completed, rules)
         self._window = settings.global_window()
+        #: The loop's clock; ``time.monotonic`` itself when the loop's ``time()`` is
+        #: asyncio's own (which returns just that), saving a call per read.
+        self._now: Callable[[], float] = (
+            time.monotonic
+            if getattr(self._loop.time, "__func__", None) is asyncio.BaseEventLoop.time
+            else self._loop.time
+        )
         self._retrying: dict[int, _Retrying] = {}
         self._interrupted: dict[int, float] = {}  # task -> start of the attempt cut off
         self._workers = 0
@@ -346,7 +353,7 @@ class DagRun:
         plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
         # Observed runs go through _observed_attempt; the others pay nothing per attempt.
         run_attempt = _run_attempt if self._probe is None else self._observed_attempt
-        clock = self._loop.time
+        clock = self._now
         body, default_timeout = self._body, self._settings.attempt_timeout
         timeouts = self._settings.timeout_overrides
         timeout = default_timeout
@@ -358,6 +365,17 @@ class DagRun:
         shared_breakers, local_breakers = circuits.shared.breakers, circuits.local.breakers
         groups = self._groups
         early = self._early
+        table = self._table
+        # A success needs only the bookkeeping inlined below unless one of these
+        # is on; then ``_record_success`` does it (``retrying`` and events are
+        # checked per task: both can change during the run).
+        plain = (
+            self._fan is None
+            and self._recorder is None
+            and self._probe is None
+            and self._progress is None
+            and not plan.ruled
+        )
         done = 0
         while (
             window.active < window.limit and not self._stopping and (i := plan.take()) is not None
@@ -426,7 +444,16 @@ class DagRun:
                     self._leave_group(i, group_in_flight)
                 if breaker is not None:
                     circuits.success(breaker, clock(), task_id, self._attempt_of(i))
-                self._record_success(i, task_id, start, output)
+                if plain and not retrying and not events.active:
+                    # _record_success for a first-attempt success nobody watches.
+                    table.record(i, start, clock(), output)
+                    released = plan.succeed(i)
+                    if not plan.unfinished:
+                        self._finish()
+                    elif self._workers < window.limit and (released > 1 or groups is not None):
+                        self._spawn(reserved=1)
+                else:
+                    self._record_success(i, task_id, start, output)
             done += 1
             if not done % _YIELD_EVERY:
                 await asyncio.sleep(0)
@@ -514,7 +541,7 @@ class DagRun:
     # -- outcomes ------------------------------------------------------------
 
     def _record_success(self, i: int, task_id: Any, start: float, output: Any) -> None:
-        end = self._loop.time()
+        end = self._now()
         first, retries = start, 0
         if self._retrying:
             retrying = self._retrying.pop(i, None)
