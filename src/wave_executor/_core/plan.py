@@ -194,9 +194,10 @@ class Plan:
             if not self._stale:
                 check_transition(self._state[i], _RUNNING)  # raises
             self._stale -= 1  # ...and entries of tasks withdrawn since
-            i = self._ready.pop()
-            if i is None:
+            popped = self._ready.pop()
+            if popped is None:
                 return None
+            i = popped
         self._state[i] = _RUNNING
         return i
 
