@@ -34,6 +34,7 @@ from wave_executor._runtime.reaper import Reaper, log_swallowing
 __all__ = [
     "AttemptTimeout",
     "BackendSpec",
+    "attempt_error",
     "UNSET",
     "NotAwaitableError",
     "TaskBody",
@@ -218,22 +219,43 @@ async def run_attempt(
     try:
         pending = body(task_id, spec)
         output = await pending
-    except asyncio.CancelledError:
-        if watchdog.absorb():
-            raise AttemptTimeout(limit) from None
-        raise
-    except Exception as exc:
-        if watchdog.disarm():
-            raise AttemptTimeout(limit) from exc
-        if not_awaitable(exc, pending):
-            raise NotAwaitableError(pending) from None
-        raise
-    except BaseException:  # SystemExit, KeyboardInterrupt: never a timeout
-        watchdog.disarm()
-        raise
+    except BaseException as exc:
+        raise attempt_error(exc, watchdog, pending, limit)  # noqa: B904 (chained inside)
     if watchdog.disarm():
         raise AttemptTimeout(limit)
     return output
+
+
+def attempt_error(
+    exc: BaseException, watchdog: Watchdog, pending: Any, limit: float
+) -> BaseException:
+    """What an attempt raises when calling or awaiting its body raised ``exc``.
+
+    Our own cancellation becomes ``AttemptTimeout``, and so does any
+    exception of a body that needed a second cancellation; an ``await`` that
+    refused what the body returned becomes ``NotAwaitableError``; anything
+    else (SystemExit and the like included: never a timeout) goes through.
+    The hot loop of the DAG runtime awaits bodies inline and uses this too.
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        if watchdog.absorb():
+            return _chained(AttemptTimeout(limit), None)
+        return exc
+    if isinstance(exc, Exception):
+        if watchdog.disarm():
+            return _chained(AttemptTimeout(limit), exc)
+        if not_awaitable(exc, pending):
+            return _chained(NotAwaitableError(pending), None)
+        return exc
+    watchdog.disarm()
+    return exc
+
+
+def _chained(error: BaseException, cause: BaseException | None) -> BaseException:
+    """``error`` as ``raise error from cause`` would leave it."""
+    error.__cause__ = cause
+    error.__suppress_context__ = True
+    return error
 
 
 # -- backends -----------------------------------------------------------------

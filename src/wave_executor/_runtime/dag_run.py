@@ -47,10 +47,12 @@ from wave_executor._core.triggers import SkipReason, TriggerRule, rule_skip_erro
 from wave_executor._core.upstream import DEP_OUTPUTS, with_outputs
 from wave_executor._core.window import Window
 from wave_executor._runtime.attempt import (
+    UNSET,
     AttemptTimeout,
     NotAwaitableError,
     TaskBody,
     Watchdog,
+    attempt_error,
 )
 from wave_executor._runtime.attempt import run_attempt as _run_attempt
 from wave_executor._runtime.circuits import CircuitGate
@@ -351,15 +353,18 @@ class DagRun:
     async def _work(self, watchdog: Watchdog) -> None:
         """Take ready tasks until there are none: the hot loop of the scheduler."""
         plan, ids, specs, window = self._plan, self._ids, self._specs, self._window
-        # Observed runs go through _observed_attempt; the others pay nothing per attempt.
+        # Observed runs go through _observed_attempt; the others pay nothing per attempt:
+        # without a semaphore either, the body is awaited right here (``run_attempt``,
+        # inlined: a coroutine frame less per task).
         run_attempt = _run_attempt if self._probe is None else self._observed_attempt
         clock = self._now
+        semaphore = self._semaphore
+        inline = self._probe is None and semaphore is None
         body, default_timeout = self._body, self._settings.attempt_timeout
         timeouts = self._settings.timeout_overrides
         timeout = default_timeout
         inject = self._settings.inject_dep_outputs
         events, retrying = self._events, self._retrying
-        semaphore = self._semaphore
         circuits = self._circuits
         # Breakers are made on a key's first failure: a healthy run never looks one up.
         shared_breakers, local_breakers = circuits.shared.breakers, circuits.local.breakers
@@ -406,7 +411,18 @@ class DagRun:
             group_in_flight = 0 if groups is None else self._enter_group(i)
             start = clock()
             try:
-                if semaphore is None:
+                if inline:
+                    if timeout != math.inf:
+                        watchdog.arm(start + timeout, task_id)
+                    pending = UNSET
+                    try:
+                        pending = body(task_id, spec)
+                        output = await pending
+                    except BaseException as exc:
+                        raise attempt_error(exc, watchdog, pending, timeout)  # noqa: B904
+                    if watchdog.disarm():
+                        raise AttemptTimeout(timeout)
+                elif semaphore is None:
                     output = await run_attempt(body, task_id, spec, watchdog, timeout, start)
                 else:
                     async with semaphore:
