@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from heapq import heappop, heappush
+from itertools import compress
+from operator import not_
 
 from wave_executor._core.graph import Graph
 from wave_executor._core.ready import SEQ, GroupedReady, ReadyHeap
@@ -101,11 +103,17 @@ class Plan:
             for i in completed:
                 for k in range(offsets[i], offsets[i + 1]):
                     self._counts[successors[k]][_SUCCEEDED] += 1
-        roots = [
-            i
-            for i in range(n)
-            if state[i] == _PENDING and (not waiting[i] or self._rules.get(i) is TriggerRule.ALWAYS)
-        ]
+        if self._rules:  # an ``always`` task starts at once, whatever it waits for
+            roots = [
+                i
+                for i in range(n)
+                if state[i] == _PENDING
+                and (not waiting[i] or self._rules.get(i) is TriggerRule.ALWAYS)
+            ]
+        else:  # tasks with nothing to wait for, found in C
+            roots = list(compress(range(n), map(not_, waiting)))
+            if completed:
+                roots = [i for i in roots if state[i] == _PENDING]
         for i in roots:
             self._state[i] = _READY
         self._ready: ReadyHeap | GroupedReady
