@@ -315,10 +315,13 @@ class TaskResultTable(Mapping[Any, TaskResult]):
 
     def statuses(self) -> dict[Any, TaskStatus]:
         """Task id -> status, for every task with a result; no ``TaskResult`` is made."""
+        codes = self._status
         if self._complete():
-            out = dict(zip(self._ids, map(_STATUS_OF.__getitem__, self._status), strict=True))
+            if codes and codes.count(codes[0]) == len(codes):  # one status (all succeeded)
+                return dict.fromkeys(self._ids, _STATUS_OF[codes[0]])
+            out = dict(zip(self._ids, map(_STATUS_OF.__getitem__, codes), strict=True))
         else:
-            out = {self._ids[i]: _STATUS_OF[self._status[i]] for i in self._terminal()}
+            out = {self._ids[i]: _STATUS_OF[codes[i]] for i in self._terminal()}
         return out
 
     def outputs(self) -> dict[Any, Any]:
