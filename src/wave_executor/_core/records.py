@@ -32,7 +32,19 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-@dataclass(slots=True)
+class _Factory:
+    """The ``started_at`` default: "now", as ``field(default_factory=utc_now)`` shows it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_NOW: Any = _Factory()
+
+
+@dataclass(slots=True, init=False)
 class TaskResult:
     """The outcome of one task. ``status`` compares equal to 0.3.0's strings.
 
@@ -52,6 +64,35 @@ class TaskResult:
     started_at: datetime = field(default_factory=utc_now)
     completed_at: datetime | None = None
     skip_reason: str | None = None
+
+    # Written out, not generated: the dataclass ``__init__`` stores the two times through
+    # their lazy properties (a Python-level setter each); this one stores them straight
+    # into their slots, under the aliases ``_started_at``/``_completed_at`` (see below).
+    # Same signature, defaults and behaviour as the generated one.
+    def __init__(
+        self,
+        task_id: Any,
+        wave_id: str,
+        status: str,
+        output: Any = None,
+        error: str | None = None,
+        duration_ms: float = 0.0,
+        retry_count: int = 0,
+        started_at: datetime = _NOW,
+        completed_at: datetime | None = None,
+        skip_reason: str | None = None,
+    ) -> None:
+        slots: Any = self  # the aliases are not fields: untyped on purpose
+        self.task_id = task_id
+        self.wave_id = wave_id
+        self.status = status
+        self.output = output
+        self.error = error
+        self.duration_ms = duration_ms
+        self.retry_count = retry_count
+        slots._started_at = utc_now() if started_at is _NOW else started_at
+        slots._completed_at = completed_at
+        self.skip_reason = skip_reason
 
     def to_dict(self) -> dict[str, Any]:
         """0.3.0's keys; a skipped task's dict adds ``skip_reason``."""
@@ -93,8 +134,13 @@ def _lazy_wall_time(slot: Any) -> property:
 
 
 for _name in ("started_at", "completed_at"):
-    setattr(TaskResult, _name, _lazy_wall_time(TaskResult.__dict__[_name]))
-del _name
+    _slot = TaskResult.__dict__[_name]
+    # The raw slot stays reachable as ``_started_at``/``_completed_at``: storing there is a
+    # plain slot store (what ``__init__`` and the results table use), while the public name
+    # becomes the lazy property. Neither alias is a field, nor in ``__slots__``.
+    setattr(TaskResult, "_" + _name, _slot)
+    setattr(TaskResult, _name, _lazy_wall_time(_slot))
+del _name, _slot
 
 
 @dataclass(slots=True)
@@ -235,7 +281,12 @@ class DAGExecutionResult:
         """Ids of the tasks that were cancelled because the run stopped early."""
         if not self.total_cancelled:
             return []
-        return [t for t, r in self.task_results.items() if r.status == TaskStatus.CANCELLED]
+        results = self.task_results
+        bulk = getattr(results, "ids_with", None)  # a TaskResultTable reads its status column
+        if bulk is not None:
+            ids: list[Any] = bulk(TaskStatus.CANCELLED)
+            return ids
+        return [t for t, r in results.items() if r.status == TaskStatus.CANCELLED]
 
     @property
     def overall_success_rate(self) -> float:
@@ -270,10 +321,19 @@ class DAGExecutionResult:
         A fan-out parent's duration spans its children; on the path it is
         followed by its slowest child (``P``, then ``P[k]``).
         """
-        durations = {t: r.duration_ms for t, r in self.task_results.items()}
+        results = self.task_results
+        bulk = getattr(results, "durations_ms", None)  # a TaskResultTable: from its columns
+        durations: dict[Any, float] = (
+            bulk() if bulk is not None else {t: r.duration_ms for t, r in results.items()}
+        )
         return longest_path(durations, dependencies or {})
 
     def to_dict(self) -> dict[str, Any]:
+        results = self.task_results
+        bulk = getattr(results, "to_dicts", None)  # a TaskResultTable: from its columns
+        task_dicts: dict[str, dict[str, Any]] = (
+            bulk() if bulk is not None else {str(t): r.to_dict() for t, r in results.items()}
+        )
         return {
             "execution_id": self.execution_id,
             "total_tasks": self.total_tasks,
@@ -290,7 +350,7 @@ class DAGExecutionResult:
             "duration_ms": round(self.duration_ms, 2),
             "started_at": _iso(self.started_at),
             "completed_at": _iso(self.completed_at),
-            "task_results": {str(t): r.to_dict() for t, r in self.task_results.items()},
+            "task_results": task_dicts,
         }
 
 

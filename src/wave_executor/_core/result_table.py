@@ -11,20 +11,24 @@ hundred thousand kept objects make the cyclic garbage collector walk the
 heap again and again, which doubled the cost of reading every result.
 Changing a ``TaskResult`` changes that object only.
 
-Reading every result must stay cheap too: a ``TaskResult`` is made with
-positional arguments and its two times as floats, which its
-``started_at``/``completed_at`` turn into datetimes when read
-(``records._lazy_wall_time``); ``items()``/``values()`` walk the columns instead
-of looking every id up again. ``statuses()`` and ``outputs()`` give whole
-columns as dicts without making any ``TaskResult``.
+Reading every result must stay cheap too. A ``TaskResult`` is made here
+without calling its ``__init__`` (a Python frame and ten arguments per
+record): a blank one from ``object.__new__``, then ten plain slot stores,
+the two times as epoch floats into the raw ``_started_at``/``_completed_at``
+slots, which ``started_at``/``completed_at`` turn into datetimes when read
+(``records._lazy_wall_time``). ``items()``/``values()`` walk the columns
+side by side instead of looking every id up again. ``statuses()``,
+``outputs()`` and ``durations_ms()`` give whole columns as dicts without
+making any ``TaskResult``.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
-from datetime import datetime
-from itertools import compress
+from datetime import UTC, datetime
+from itertools import compress, repeat
+from operator import mul, sub
 from typing import Any
 
 from wave_executor._core.records import TaskResult
@@ -38,12 +42,36 @@ _TERMINAL_CODES = frozenset(code_of(s) for s in TERMINAL)
 #: Code -> status, and code -> "is terminal", as tuples indexed in C.
 _STATUS_OF = tuple(status_of(c) for c in range(len(TaskStatus)))
 _IS_TERMINAL = tuple(c in _TERMINAL_CODES for c in range(len(TaskStatus)))
-#: ``TaskResult`` as the table calls it: the two times go in as epoch floats, which the
-#: record turns into datetimes when they are read (``records._lazy_wall_time``).
-_new_result: Callable[..., TaskResult] = TaskResult
+#: The terminal codes as bytes: deleting them from the status column (one pass in C)
+#: leaves the tasks that have no result yet.
+_TERMINAL_BYTES = bytes(sorted(_TERMINAL_CODES))
+#: A blank ``TaskResult`` (no ``__init__`` run): the table fills its slots itself. Typed
+#: ``Any`` because it also fills the raw time slots, which are not fields.
+_blank: Callable[[type[TaskResult]], Any] = object.__new__
+#: Code -> ``str(status)``, as ``TaskResult.to_dict`` writes it.
+_STATUS_TEXT = tuple(str(s) for s in _STATUS_OF)
 _SKIPPED_CODE = code_of(TaskStatus.SKIPPED)
 _RULE_NOT_MET = SkipReason.RULE_NOT_MET.value
 _UPSTREAM_FAILED = SkipReason.UPSTREAM_FAILED.value
+
+
+def _isoformat(t: float, seconds: dict[int, str]) -> str:
+    """``datetime.fromtimestamp(t, UTC).isoformat()``, formatted faster in bulk.
+
+    Formatting the date and time is most of the cost, and a run's tasks share few
+    whole seconds: ``seconds`` keeps that part by whole second. It is only reused
+    when the microseconds are not 0: then ``t`` was not rounded up into the next
+    second, so its whole second is ``int(t)`` (for ``t >= 0``).
+    """
+    when = datetime.fromtimestamp(t, UTC)
+    micro = when.microsecond
+    if not micro or t < 0:
+        return when.isoformat()
+    second = int(t)
+    head = seconds.get(second)
+    if head is None:
+        head = seconds[second] = when.isoformat()[:19]
+    return head + "." + format(micro, "06d") + "+00:00"
 
 
 class TaskResultTable(Mapping[Any, TaskResult]):
@@ -125,8 +153,8 @@ class TaskResultTable(Mapping[Any, TaskResult]):
 
     def children(self, parent: Any) -> dict[Any, TaskResult]:
         """Child id -> result of ``parent``'s fan-out children that ended, in item order."""
-        ids = self._ids
-        return {ids[i]: self._make(i) for i in self.expansions.get(parent, ()) if self._has(i)}
+        ids, codes, make = self._ids, self._status, self._make
+        return {ids[i]: make(i) for i in self.expansions.get(parent, ()) if _IS_TERMINAL[codes[i]]}
 
     def ids_of(self, indices: list[int]) -> list[Any]:
         return [self._ids[i] for i in indices]
@@ -142,82 +170,140 @@ class TaskResultTable(Mapping[Any, TaskResult]):
     def count_rule_not_met(self) -> int:
         return sum(1 for r in self.skip_reasons.values() if r == _RULE_NOT_MET)
 
-    def _skip_reason(self, i: int) -> str | None:
-        if self._status[i] != _SKIPPED_CODE:
-            return None
-        return self.skip_reasons.get(i, _UPSTREAM_FAILED)
-
     def wall_time(self, t: float) -> datetime:
         return self._clock.wall(t)
 
-    def _has(self, i: int) -> bool:
-        return self._status[i] in _TERMINAL_CODES
-
-    def _make(self, i: int) -> TaskResult:
-        """A new ``TaskResult`` of task ``i`` (which has one)."""
-        start, end = self._start[i], self._end[i]
-        offset = self._offset
-        return _new_result(
-            self._ids[i],
-            self.wave_id,
-            _STATUS_OF[self._status[i]],
-            self._outputs[i],
-            self._errors.get(i) if self._errors else None,
-            (end - start) * 1000.0,
-            self._retries.get(i, 0) if self._retries else 0,
-            start + offset,  # floats: TaskResult makes the datetimes when read
-            end + offset,
-            self._skip_reason(i),
-        )
-
-    def __getitem__(self, task_id: Any) -> TaskResult:
-        i = self._index[task_id]
-        if not self._has(i):
-            raise KeyError(task_id)
-        return self._make(i)
+    def _complete(self) -> bool:
+        """Has every task a result? (The usual case once a run has ended.)"""
+        codes = self._status
+        return len(codes) == len(self._ids) and not codes.translate(None, _TERMINAL_BYTES)
 
     def _terminal(self) -> Iterator[int]:
         """Indices of the tasks that have a result, in id order."""
         return compress(range(len(self._ids)), map(_IS_TERMINAL.__getitem__, self._status))
 
-    def _results(self) -> Iterator[TaskResult]:
-        return map(self._make, self._terminal())
+    def _make(self, i: int) -> TaskResult:
+        """A new ``TaskResult`` of task ``i`` (which has one), filled as ``_walk`` does."""
+        code, start, end = self._status[i], self._start[i], self._end[i]
+        errors, retries, offset = self._errors, self._retries, self._offset
+        r = _blank(TaskResult)
+        r.task_id = self._ids[i]
+        r.wave_id = self.wave_id
+        r.status = _STATUS_OF[code]
+        r.output = self._outputs[i]
+        r.error = errors.get(i) if errors else None
+        r.duration_ms = (end - start) * 1000.0
+        r.retry_count = retries.get(i, 0) if retries else 0
+        r._started_at = start + offset  # epoch floats: made datetimes when read
+        r._completed_at = end + offset
+        r.skip_reason = (
+            self.skip_reasons.get(i, _UPSTREAM_FAILED) if code == _SKIPPED_CODE else None
+        )
+        made: TaskResult = r
+        return made
 
-    def _pairs(self) -> Iterator[tuple[Any, TaskResult]]:
-        """``(id, TaskResult)`` of every task with a result: ``_make``, inlined."""
-        ids, wave_id, codes, outputs = self._ids, self.wave_id, self._status, self._outputs
-        starts, ends, offset = self._start, self._end, self._offset
-        errors, retries = self._errors, self._retries
-        new, status_of_code = _new_result, _STATUS_OF
-        reasons = self.skip_reasons
-        for i in self._terminal():
-            start, end = starts[i], ends[i]
-            task_id = ids[i]
-            yield (
-                task_id,
-                new(
-                    task_id,
-                    wave_id,
-                    status_of_code[codes[i]],
-                    outputs[i],
-                    errors.get(i) if errors else None,
-                    (end - start) * 1000.0,
-                    retries.get(i, 0) if retries else 0,
-                    start + offset,
-                    end + offset,
-                    reasons.get(i, _UPSTREAM_FAILED) if codes[i] == _SKIPPED_CODE else None,
-                ),
-            )
+    def _walk(self) -> Iterator[TaskResult]:
+        """A new ``TaskResult`` of every task with a result, in id order.
+
+        ``_make`` inlined over the columns zipped side by side: no index lookups and
+        no call per record. A run where every task ended without an error, a retry or
+        a skip (the usual one) takes a loop without those lookups.
+        """
+        if (
+            not self._errors
+            and not self._retries
+            and _SKIPPED_CODE not in self._status
+            and self._complete()
+        ):
+            return self._walk_plain()
+        return self._walk_any()
+
+    def _walk_plain(self) -> Iterator[TaskResult]:
+        wave_id, offset, status_of_code = self.wave_id, self._offset, _STATUS_OF
+        blanks = map(_blank, repeat(TaskResult))
+        columns = (self._ids, self._status, self._outputs, self._start, self._end)
+        rows = zip(*columns, blanks, strict=False)  # ``blanks`` never ends; the ids do first
+        for task_id, code, output, start, end, r in rows:
+            r.task_id = task_id
+            r.wave_id = wave_id
+            r.status = status_of_code[code]
+            r.output = output
+            r.error = None
+            r.duration_ms = (end - start) * 1000.0
+            r.retry_count = 0
+            r._started_at = start + offset
+            r._completed_at = end + offset
+            r.skip_reason = None
+            yield r
+
+    def _walk_any(self) -> Iterator[TaskResult]:
+        codes = self._status
+        rows: Iterator[tuple[int, Any, int, Any, float, float]] = zip(  # aligned prefixes
+            range(len(self._ids)), self._ids, codes, self._outputs, self._start, self._end,
+            strict=False,
+        )  # fmt: skip
+        if not self._complete():
+            rows = compress(rows, map(_IS_TERMINAL.__getitem__, codes))
+        wave_id, offset, errors, retries = self.wave_id, self._offset, self._errors, self._retries
+        reasons, blank, cls, status_of_code = self.skip_reasons, _blank, TaskResult, _STATUS_OF
+        skipped, upstream_failed = _SKIPPED_CODE, _UPSTREAM_FAILED
+        for i, task_id, code, output, start, end in rows:
+            r = blank(cls)
+            r.task_id = task_id
+            r.wave_id = wave_id
+            r.status = status_of_code[code]
+            r.output = output
+            r.error = errors.get(i) if errors else None
+            r.duration_ms = (end - start) * 1000.0
+            r.retry_count = retries.get(i, 0) if retries else 0
+            r._started_at = start + offset
+            r._completed_at = end + offset
+            r.skip_reason = reasons.get(i, upstream_failed) if code == skipped else None
+            yield r
+
+    def __getitem__(self, task_id: Any) -> TaskResult:
+        """``_make``, inlined: one call less per read of one result."""
+        i = self._index[task_id]
+        code = self._status[i]
+        if not _IS_TERMINAL[code]:
+            raise KeyError(task_id)
+        start, end = self._start[i], self._end[i]
+        errors, retries, offset = self._errors, self._retries, self._offset
+        r = _blank(TaskResult)
+        r.task_id = self._ids[i]
+        r.wave_id = self.wave_id
+        r.status = _STATUS_OF[code]
+        r.output = self._outputs[i]
+        r.error = errors.get(i) if errors else None
+        r.duration_ms = (end - start) * 1000.0
+        r.retry_count = retries.get(i, 0) if retries else 0
+        r._started_at = start + offset
+        r._completed_at = end + offset
+        r.skip_reason = (
+            self.skip_reasons.get(i, _UPSTREAM_FAILED) if code == _SKIPPED_CODE else None
+        )
+        made: TaskResult = r
+        return made
+
+    def get(self, task_id: Any, default: Any = None) -> Any:
+        """``Mapping.get``, without raising and catching a ``KeyError`` for a missing id."""
+        i = self._index.get(task_id)
+        if i is None or not _IS_TERMINAL[self._status[i]]:
+            return default
+        return self._make(i)
 
     def __iter__(self) -> Iterator[Any]:
+        if self._complete():
+            return iter(self._ids)
         return compress(self._ids, map(_IS_TERMINAL.__getitem__, self._status))
 
     def __len__(self) -> int:
-        return sum(self._status.count(code) for code in _TERMINAL_CODES)
+        codes = self._status
+        return len(codes) - len(codes.translate(None, _TERMINAL_BYTES))
 
     def __contains__(self, task_id: object) -> bool:
         i = self._index.get(task_id)
-        return i is not None and self._has(i)
+        return i is not None and _IS_TERMINAL[self._status[i]]
 
     def items(self) -> ItemsView[Any, TaskResult]:
         return _Items(self)
@@ -229,19 +315,64 @@ class TaskResultTable(Mapping[Any, TaskResult]):
 
     def statuses(self) -> dict[Any, TaskStatus]:
         """Task id -> status, for every task with a result; no ``TaskResult`` is made."""
-        if len(self) == len(self._ids):
-            out = dict(zip(self._ids, map(_STATUS_OF.__getitem__, self._status), strict=True))
+        codes = self._status
+        if self._complete():
+            if codes and codes.count(codes[0]) == len(codes):  # one status (all succeeded)
+                return dict.fromkeys(self._ids, _STATUS_OF[codes[0]])
+            out = dict(zip(self._ids, map(_STATUS_OF.__getitem__, codes), strict=True))
         else:
-            out = {self._ids[i]: _STATUS_OF[self._status[i]] for i in self._terminal()}
+            out = {self._ids[i]: _STATUS_OF[codes[i]] for i in self._terminal()}
         return out
 
     def outputs(self) -> dict[Any, Any]:
         """Task id -> output (None for most unsuccessful tasks), like ``statuses()``."""
-        if len(self) == len(self._ids):
+        if self._complete():
             out = dict(zip(self._ids, self._outputs, strict=True))
         else:
             out = {self._ids[i]: self._outputs[i] for i in self._terminal()}
         return out
+
+    def durations_ms(self) -> dict[Any, float]:
+        """Task id -> ``duration_ms`` (the same floats), like ``statuses()``."""
+        durations = map(mul, map(sub, self._end, self._start), repeat(1000.0))
+        if self._complete():
+            return dict(zip(self._ids, durations, strict=False))
+        keep = list(map(_IS_TERMINAL.__getitem__, self._status))
+        return dict(zip(compress(self._ids, keep), compress(durations, keep), strict=False))
+
+    def to_dicts(self) -> dict[str, dict[str, Any]]:
+        """``{str(id): result.to_dict()}`` of every task with a result, without the records."""
+        codes = self._status
+        rows: Iterator[tuple[int, Any, int, Any, float, float]] = zip(  # aligned prefixes
+            range(len(self._ids)), self._ids, codes, self._outputs, self._start, self._end,
+            strict=False,
+        )  # fmt: skip
+        if not self._complete():
+            rows = compress(rows, map(_IS_TERMINAL.__getitem__, codes))
+        wave_id, offset, errors, retries = self.wave_id, self._offset, self._errors, self._retries
+        reasons, text_of_code = self.skip_reasons, _STATUS_TEXT
+        seconds: dict[int, str] = {}
+        out: dict[str, dict[str, Any]] = {}
+        for i, task_id, code, output, start, end in rows:
+            row = {
+                "task_id": task_id,
+                "wave_id": wave_id,
+                "status": text_of_code[code],
+                "output": output,
+                "error": errors.get(i) if errors else None,
+                "duration_ms": round((end - start) * 1000.0, 2),
+                "retry_count": retries.get(i, 0) if retries else 0,
+                "started_at": _isoformat(start + offset, seconds),
+                "completed_at": _isoformat(end + offset, seconds),
+            }
+            if code == _SKIPPED_CODE:
+                row["skip_reason"] = reasons.get(i, _UPSTREAM_FAILED)
+            out[str(task_id)] = row
+        return out
+
+    def ids_with(self, status: TaskStatus) -> list[Any]:
+        """Ids of the tasks whose status is ``status``, in id order."""
+        return list(compress(self._ids, map(code_of(status).__eq__, self._status)))
 
     def __repr__(self) -> str:
         return f"<TaskResultTable: {len(self)} results>"
@@ -254,7 +385,8 @@ class _Items(ItemsView[Any, TaskResult]):
     _mapping: TaskResultTable
 
     def __iter__(self) -> Iterator[tuple[Any, TaskResult]]:
-        return self._mapping._pairs()
+        table = self._mapping
+        return zip(iter(table), table._walk(), strict=False)  # same order, same filter
 
 
 class _Values(ValuesView[TaskResult]):
@@ -262,4 +394,4 @@ class _Values(ValuesView[TaskResult]):
     _mapping: TaskResultTable
 
     def __iter__(self) -> Iterator[TaskResult]:
-        return self._mapping._results()
+        return self._mapping._walk()
