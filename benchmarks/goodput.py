@@ -30,8 +30,11 @@ Variants, each starting from the same cold state:
 * ``fixed-20-dag`` (not run by default): the same DAG run with a fixed window
   of 20, to tell the DAG runtime's own cost from the adaptive window's.
 
-Reported: goodput (successful calls per second, wall clock), its share of the
-ideal's, and refused attempts per 100 successful calls.
+Each round runs every variant once, each in a fresh process, every other
+round in reverse order, so that load on a shared machine hits them alike.
+Reported, as medians over the rounds with their ranges: goodput (successful
+calls per second, wall clock), its share of fixed-20's in the same round,
+and refused attempts per 100 successful calls.
 """
 
 from __future__ import annotations
@@ -282,8 +285,10 @@ def table(kind: str, variants: list[str], runs: int, port: int) -> None:
     shared machine hits them alike; report medians and ranges, and each variant's
     share of fixed-20 taken round by round."""
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
-    for _ in range(runs):
-        for name in variants:
+    for round_ in range(runs):
+        # Every other round in reverse order, so that a drift in load within a round
+        # does not always favour the same variant.
+        for name in variants if round_ % 2 == 0 else variants[::-1]:
             results[name].append(measure(name, kind, port))
     if kind == "sim":
         service = f"C={CAPACITY}, {SERVICE_TIME * 1000:g} ms a call, in-process simulation"
