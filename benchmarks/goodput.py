@@ -26,10 +26,15 @@ Variants, each starting from the same cold state:
 * ``ours``: our AdaptiveSemaphore(100, max_val=100), fed each outcome
   (it slow-starts from 10);
 * ``ours-dag``: the same 2,000 calls as tasks of one DAGExecutor run, cap
-  100, adaptive window on, retries on overload without delay.
+  100, adaptive window on, retries on overload without delay;
+* ``fixed-20-dag`` (not run by default): the same DAG run with a fixed window
+  of 20, to tell the DAG runtime's own cost from the adaptive window's.
 
-Reported: goodput (successful calls per second, wall clock), its share of the
-ideal's, and refused attempts per 100 successful calls.
+Each round runs every variant once, each in a fresh process, every other
+round in reverse order, so that load on a shared machine hits them alike.
+Reported, as medians over the rounds with their ranges: goodput (successful
+calls per second, wall clock), its share of fixed-20's in the same round,
+and refused attempts per 100 successful calls.
 """
 
 from __future__ import annotations
@@ -227,7 +232,9 @@ async def through_semaphore(
     return {"seconds": elapsed, "served": service.served, "refused": service.refused}
 
 
-async def through_dag(kind: str, port: int) -> dict[str, float]:
+async def through_dag(
+    kind: str, port: int, cap: int = 100, adaptive: bool = True
+) -> dict[str, float]:
     from wave_executor import DAGExecutor, RetryPolicy, WaveConfig
 
     service, _ = make_service(kind, port)
@@ -236,7 +243,8 @@ async def through_dag(kind: str, port: int) -> dict[str, float]:
         return await service.call(task_id)
 
     config = WaveConfig(
-        max_parallel_per_wave=100,
+        max_parallel_per_wave=cap,
+        adaptive_batch_window=adaptive,
         retry_policy=RetryPolicy(max_retries=10_000, backoff_factor=0),
         circuit_breaker_enabled=False,
     )
@@ -259,6 +267,7 @@ def run_variant(name: str, kind: str, port: int) -> dict[str, float]:
         "0.3.0": lambda: semaphore(AdaptiveSemaphore(100, min_val=2, max_val=100), False),
         "ours": lambda: semaphore(AdaptiveSemaphore(100, max_val=100), True),
         "ours-dag": lambda: asyncio.run(through_dag(kind, port)),
+        "fixed-20-dag": lambda: asyncio.run(through_dag(kind, port, 20, adaptive=False)),
     }
     return variants[name]()
 
@@ -272,24 +281,36 @@ def measure(name: str, kind: str, port: int) -> dict[str, float]:
 
 
 def table(kind: str, variants: list[str], runs: int, port: int) -> None:
-    rows: dict[str, tuple[float, float]] = {}
-    for name in variants:
-        results = [measure(name, kind, port) for _ in range(runs)]
-        goodput = statistics.median(r["served"] / r["seconds"] for r in results)
-        refused = statistics.median(100 * r["refused"] / r["served"] for r in results)
-        rows[name] = (goodput, refused)
-    ideal = rows["fixed-20"][0]
+    """Run the variants interleaved (one run of each per round), so that load on a
+    shared machine hits them alike; report medians and ranges, and each variant's
+    share of fixed-20 taken round by round."""
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    for round_ in range(runs):
+        # Every other round in reverse order, so that a drift in load within a round
+        # does not always favour the same variant.
+        for name in variants if round_ % 2 == 0 else variants[::-1]:
+            results[name].append(measure(name, kind, port))
     if kind == "sim":
         service = f"C={CAPACITY}, {SERVICE_TIME * 1000:g} ms a call, in-process simulation"
     else:
         low, high = (t * 1000 for t in REAL_SERVICE_TIME)
         service = f"C={CAPACITY}, {low:g}-{high:g} ms a call, nginx limit_conn on loopback"
-    print(f"{CALLS} calls, {service}, medians of {runs}")
+    print(f"{CALLS} calls, {service}, {runs} interleaved rounds, medians (min-max)")
     print()
     print("| variant | goodput (calls/s) | share of fixed-20 | refused per 100 successes |")
     print("|---|---:|---:|---:|")
-    for name, (goodput, refused) in rows.items():
-        print(f"| {name} | {goodput:,.0f} | {goodput / ideal:.1%} | {refused:.2f} |")
+    ideal = [r["served"] / r["seconds"] for r in results.get("fixed-20", [])]
+    for name, rs in results.items():
+        goodputs = [r["served"] / r["seconds"] for r in rs]
+        refused = [100 * r["refused"] / r["served"] for r in rs]
+        cells = [f"{statistics.median(goodputs):,.0f} ({min(goodputs):,.0f}-{max(goodputs):,.0f})"]
+        if ideal:  # the share in each round, against that round's fixed-20
+            shares = [g / i for g, i in zip(goodputs, ideal, strict=True)]
+            cells.append(f"{statistics.median(shares):.1%} ({min(shares):.1%}-{max(shares):.1%})")
+        else:
+            cells.append("-")
+        cells.append(f"{statistics.median(refused):.2f} ({min(refused):.2f}-{max(refused):.2f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print(flush=True)
 
 

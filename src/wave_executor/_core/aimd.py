@@ -20,10 +20,22 @@ The policy, after TCP congestion avoidance and Netflix's AIMD limiter:
   in flight shows that k was too many: on overload the limit also drops to
   k - 1 when that is lower. A service that refuses beyond capacity C thus
   sends a window of 100 to about C in one step instead of fifteen.
-* **Careful probing.** k - 1 is remembered as the level known to work.
-  Below it the window grows at the normal pace; beyond it, ``probe_slowdown``
-  times slower. The window still finds capacity that appears later, but
-  knocks on the ceiling rarely, which keeps refused calls rare.
+* **Careful probing.** The window remembers the level known to work: k - 1
+  after the first overload, raised whenever a call admitted above it (within
+  the window) succeeds. Below it the window grows at the normal pace; beyond
+  it, ``probe_slowdown`` times slower. The window still finds capacity that
+  appears later, but knocks on the ceiling rarely, which keeps refused calls
+  rare. A probe beyond the known level that is refused sends the window back
+  to that level, not lower: the level worked a moment ago, and cutting below
+  it would leave capacity unused for round trips after every probe.
+* **One refusal is not a new ceiling.** A refusal at or below the known
+  level (the service holds less than it did, or it freed slots late for a
+  moment) cuts the window as above, but lowers the known level to k - 1 only
+  if the window has grown since its last decrease. Refusals that follow one
+  another while the window only shrinks are one episode: afterwards the
+  window regrows at the normal pace to the level that worked, instead of
+  probing back to it ``probe_slowdown`` times slower. A capacity that
+  really fell is learned at the next refusal, once the window has grown.
 
 * **Slow start.** A window configured wide, against a service that holds
   far less, used to send its whole width at once and have most of it
@@ -84,6 +96,7 @@ class AIMDPolicy:
         self._credit = 0
         self._last_decrease = float("-inf")
         self._known_good = self.max_limit  # nothing learned yet: grow at the normal pace
+        self._grew = True  # the window grew since its last decrease
         self.decreases = 0
 
     def _bounded(self, limit: int) -> int:
@@ -98,12 +111,15 @@ class AIMDPolicy:
                 if limit >= self.slow_start_until:
                     self.slow_start_until = 0
             return limit
+        if self._known_good < in_flight_at_admission <= limit:
+            self._known_good = in_flight_at_admission  # a level above it worked
         if in_flight_at_admission >= limit - 1 and limit < self.max_limit:
             self._credit += 1
             needed = limit if limit < self._known_good else limit * self.probe_slowdown
             if self._credit >= needed:
                 self._credit = 0
                 self.limit = limit + 1
+                self._grew = True
         return self.limit
 
     def on_overload(self, admitted_at: float, now: float, in_flight_at_admission: int) -> int:
@@ -111,11 +127,16 @@ class AIMDPolicy:
         if admitted_at < self._last_decrease:
             return self.limit  # a consequence of the old limit, already answered
         self.slow_start_until = 0
-        target = int(self.limit * self.backoff_ratio)
-        fine = in_flight_at_admission - 1
-        if fine >= 1:
-            target = min(target, fine)
-            self._known_good = fine
+        known, fine = self._known_good, in_flight_at_admission - 1
+        if known < self.max_limit and fine >= known:
+            target = known  # a probe beyond the level that works failed: back to it
+        else:
+            target = int(self.limit * self.backoff_ratio)
+            if fine >= 1:
+                target = min(target, fine)
+                if known >= self.max_limit or self._grew:
+                    self._known_good = fine
+        self._grew = False
         self.limit = self._bounded(min(target, self.limit - 1))
         self._last_decrease = now
         self._credit = 0
@@ -127,5 +148,6 @@ class AIMDPolicy:
         self.limit = self._bounded(limit)
         self._credit = 0
         self._known_good = self.max_limit
+        self._grew = True
         self.slow_start_until = 0
         return self.limit
