@@ -124,7 +124,7 @@ def main() -> None:
         groups,
         {
             "ours": [number(row["ours B/task"]) for row in rows],
-            "0.3.0": [number(row["seed B/task"]) for row in rows],
+            "0.3.0": [number(row["0.3.0 B/task"]) for row in rows],
             "floor": [number(row["floor B/task"]) for row in rows],
         },
         title="Peak memory per task (VmHWM growth during execute)",
