@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from itertools import accumulate, chain, repeat
-from operator import add, sub
+from itertools import accumulate, chain, islice, repeat
+from operator import add, ge, sub
 from typing import Any
 
 from wave_executor.errors import UnknownDependencyError, WaveCircularDependencyError
@@ -119,7 +119,7 @@ def _resolve_plain(
     try:
         keys = list(map(position, dependencies))
         sources = list(map(position, chain.from_iterable(groups)))
-    except Exception:
+    except Exception:  # _resolve raises the precise error
         return None
     return _Edges(keys, list(map(len, groups)), sources)
 
@@ -220,28 +220,21 @@ def _rank_in_given_order(n: int, edges: _Edges, weight: list[Any] | None) -> lis
     keys = edges.keys
     best: list[Any] = [0] * n if weight is None else [0.0] * n
     rank: list[Any] = [0] * n
-    sources = edges.sources[::-1]
-    p = 0
+    upstream = reversed(edges.sources)  # each task's predecessors, last task first
     if weight is None:
         for t, k in zip(reversed(keys), reversed(edges.counts), strict=True):
-            r = best[t] + 1
+            rank[t] = r = best[t] + 1
             best[t] = _DONE
-            rank[t] = r
-            q = p + k
-            for d in sources[p:q]:
+            for d in islice(upstream, k):
                 if r > best[d]:
                     best[d] = r
-            p = q
     else:
         for t, k in zip(reversed(keys), reversed(edges.counts), strict=True):
-            r = best[t] + weight[t]
+            rank[t] = r = best[t] + weight[t]
             best[t] = _DONE
-            rank[t] = r
-            q = p + k
-            for d in sources[p:q]:
+            for d in islice(upstream, k):
                 if r > best[d]:
                     best[d] = r
-            p = q
     if best.count(_DONE) != len(keys):
         return None
     if weight is None:  # keys: r + _DONE; the others: best (= rank - 1, as rank is 0)
@@ -426,7 +419,36 @@ def _weights(
     """
     if costs is None:
         return None
-    resolved: dict[int, float] = {}
+    positions, values = _plain_costs(costs, index) or _checked_costs(costs, index)
+    default = sum(values) / len(values) if values else 1.0
+    weight = [default] * n
+    for i, value in zip(positions, values, strict=True):
+        weight[i] = value
+    return weight
+
+
+def _plain_costs(
+    costs: Mapping[Any, float], index: Mapping[Any, int]
+) -> tuple[list[int], list[float]] | None:
+    """Positions and values of a dict of valid costs in C-level loops; else ``None``."""
+    if not isinstance(costs, dict) or not set(map(type, costs.values())) <= {float, int}:
+        return None
+    try:
+        values = list(map(float, costs.values()))
+        positions = list(map(index.__getitem__, costs))
+    except Exception:  # _checked_costs raises the precise error
+        return None
+    if not all(map(ge, values, repeat(0.0))):  # also catches NaN
+        return None
+    return positions, values
+
+
+def _checked_costs(
+    costs: Mapping[Any, float], index: Mapping[Any, int]
+) -> tuple[list[int], list[float]]:
+    """Positions and values of the costs, checked one by one."""
+    positions: list[int] = []
+    values: list[float] = []
     for task_id, value in costs.items():
         i = index.get(task_id)
         if i is None:
@@ -434,9 +456,6 @@ def _weights(
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not value >= 0.0:  # also rejects NaN
             raise ValueError(f"cost of task {task_id!r} must be a number >= 0, got {value!r}")
-        resolved[i] = float(value)
-    default = sum(resolved.values()) / len(resolved) if resolved else 1.0
-    weight = [default] * n
-    for i, value in resolved.items():
-        weight[i] = value
-    return weight
+        positions.append(i)
+        values.append(float(value))
+    return positions, values
