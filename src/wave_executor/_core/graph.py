@@ -16,7 +16,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import accumulate, chain, islice, repeat
-from operator import add, ge, sub
+from operator import add, ge, itemgetter, sub
 from typing import Any
 
 from wave_executor.errors import UnknownDependencyError, WaveCircularDependencyError
@@ -82,14 +82,15 @@ class _Edges:
     ``keys[j]`` is the index of the ``j``-th task that has dependencies,
     ``counts[j]`` how many, and ``sources`` holds all of them back to back
     (so the edges of ``keys[j]`` are the ``counts[j]`` items of ``sources``
-    after those of ``keys[:j]``). Plain lists while the graph is built:
-    their items are the very int objects of ``index`` (no boxing), and list
-    loops beat array loops. Only the compiled arrays outlive the build.
+    after those of ``keys[:j]``). Lists or tuples while the graph is built:
+    their items are the very int objects of ``index`` (no boxing), and they
+    are quicker to walk than arrays. Only the compiled arrays outlive the
+    build.
     """
 
     __slots__ = ("counts", "keys", "sources")
 
-    def __init__(self, keys: list[int], counts: list[int], sources: list[int]) -> None:
+    def __init__(self, keys: Sequence[int], counts: list[int], sources: Sequence[int]) -> None:
         self.keys = keys
         self.counts = counts
         self.sources = sources
@@ -115,13 +116,25 @@ def _resolve_plain(
     groups = dependencies.values()
     if not set(map(type, groups)) <= _PLAIN_DEPENDENCIES:
         return None
-    position = index.__getitem__
+    counts = list(map(len, groups))
     try:
-        keys = list(map(position, dependencies))
-        sources = list(map(position, chain.from_iterable(groups)))
+        keys = _positions(index, dependencies, len(counts))
+        sources = _positions(index, chain.from_iterable(groups), sum(counts))
     except Exception:  # _resolve raises the precise error
         return None
-    return _Edges(keys, list(map(len, groups)), sources)
+    return _Edges(keys, counts, sources)
+
+
+def _positions(index: Mapping[Any, int], ids: Iterable[Any], count: int) -> Sequence[int]:
+    """``[index[i] for i in ids]``, as fast as the standard library can look them up.
+
+    ``itemgetter`` does every lookup in one C call (a quarter quicker than
+    ``map``); it returns a bare item, not a tuple, when given one id.
+    """
+    if count > 1:
+        found: tuple[int, ...] = itemgetter(*ids)(index)
+        return found
+    return list(map(index.__getitem__, ids))
 
 
 def _resolve(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]) -> _Edges:
@@ -178,19 +191,21 @@ def _without_edges(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any
     return True
 
 
-def _compile_successors(n: int, edges: _Edges) -> tuple[list[int], list[int]]:
+def _compile_successors(n: int, edges: _Edges) -> tuple[array[int], array[int]]:
     """CSR successor lists: ``offsets`` (``n + 1`` items) and ``successors``.
 
     A counting sort of the edges by upstream task; it is stable, so each
     task's successors keep the order in which ``dependencies`` named them.
+    The fill writes straight into arrays: smaller to walk than lists of
+    int objects, and they are what the graph keeps.
     """
     sources = edges.sources
     counts = [0] * n
     for d in sources:
         counts[d] += 1
-    offsets = list(accumulate(counts, initial=0))
+    offsets = array("q", accumulate(counts, initial=0))
     cursor = offsets[:-1]
-    filled = [0] * len(sources)
+    filled = _zeros("q", len(sources))
     targets = chain.from_iterable(map(repeat, edges.keys, edges.counts))
     for d, t in zip(sources, targets, strict=True):
         c = cursor[d]
@@ -403,8 +418,8 @@ def build_graph(
     return Graph(
         ids,
         index,
-        array("q", offsets),
-        array("q", successors),
+        offsets,
+        successors,
         array("q", indegree),
         _priority_ranks(rank, integral=weight is None),
     )
