@@ -390,12 +390,12 @@ def build_graph(
     tasks and ``WaveCircularDependencyError`` when there is a cycle.
     """
     ids = list(tasks)
-    n = len(ids)
     try:
-        index = dict(zip(ids, range(n), strict=True))
+        index = {task_id: i for i, task_id in enumerate(ids)}
     except TypeError:
         bad = next(t for t in ids if not isinstance(t, Hashable))
         raise TypeError(f"task ids must be hashable, got {bad!r}") from None
+    n = len(ids)
     if len(index) != n:
         raise ValueError("task ids must be unique")
     dependencies = dependencies or {}
