@@ -295,7 +295,7 @@ def _rank_from_exits(
 
 
 def _cycle_error(
-    ids: list[Any], offsets: Sequence[int], successors: Sequence[int], reached: list[int]
+    ids: list[Any], offsets: array[int], successors: array[int], reached: list[int]
 ) -> WaveCircularDependencyError:
     """Name the tasks that lie on cycles (Tarjan, iterative) and one cycle path."""
     n = len(ids)
@@ -351,7 +351,7 @@ def _cycle_error(
     return WaveCircularDependencyError({ids[i] for i in members}, [ids[i] for i in path])
 
 
-def _one_cycle(members: list[int], offsets: Sequence[int], successors: Sequence[int]) -> list[int]:
+def _one_cycle(members: list[int], offsets: array[int], successors: array[int]) -> list[int]:
     """Walk inside the cyclic tasks until a task repeats: that loop is a cycle."""
     if not members:
         return []
