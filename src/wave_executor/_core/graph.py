@@ -16,7 +16,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import accumulate, chain, islice, repeat
-from operator import add, ge, itemgetter, sub
+from operator import add, ge, itemgetter, mul, sub
 from typing import Any
 
 from wave_executor.errors import UnknownDependencyError, WaveCircularDependencyError
@@ -199,14 +199,18 @@ def _compile_successors(n: int, edges: _Edges) -> tuple[array[int], array[int]]:
     The fill writes straight into arrays: smaller to walk than lists of
     int objects, and they are what the graph keeps.
     """
-    sources = edges.sources
-    counts = [0] * n
+    sources, keys, indegree = edges.sources, edges.keys, edges.counts
+    outdegree = [0] * n
     for d in sources:
-        counts[d] += 1
-    offsets = array("q", accumulate(counts, initial=0))
+        outdegree[d] += 1
+    offsets = array("q", accumulate(outdegree, initial=0))
     cursor = offsets[:-1]
     filled = _zeros("q", len(sources))
-    targets = chain.from_iterable(map(repeat, edges.keys, edges.counts))
+    targets: Iterable[int]  # the downstream task of each edge, parallel to sources
+    if len(keys) == len(sources) and 0 not in indegree:  # one dependency each
+        targets = keys
+    else:  # each key, as a 1-tuple, repeated as often as it has dependencies
+        targets = chain.from_iterable(map(mul, zip(keys), indegree))
     for d, t in zip(sources, targets, strict=True):
         c = cursor[d]
         filled[c] = t
