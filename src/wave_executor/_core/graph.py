@@ -14,8 +14,9 @@ became ready first: the classic critical-path-first list-scheduling rule.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable, Mapping
-from itertools import accumulate
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from itertools import accumulate, chain, islice, repeat
+from operator import add, ge, itemgetter, mul, sub
 from typing import Any
 
 from wave_executor.errors import UnknownDependencyError, WaveCircularDependencyError
@@ -76,32 +77,76 @@ def _zeros(typecode: str, n: int) -> array[int]:
 
 
 class _Edges:
-    """Edges grouped by downstream task: the predecessors of ``t`` are
-    ``sources[lo[t]:hi[t]]``; ``targets`` runs parallel to ``sources``.
+    """Edges grouped by downstream task, in the order ``dependencies`` gives them.
 
-    Plain lists while the graph is built: their items are the very int
-    objects of ``index`` (no boxing), and list loops beat array loops. Only
-    the compiled successor arrays outlive the build.
+    ``keys[j]`` is the index of the ``j``-th task that has dependencies,
+    ``counts[j]`` how many, and ``sources`` holds all of them back to back
+    (so the edges of ``keys[j]`` are the ``counts[j]`` items of ``sources``
+    after those of ``keys[:j]``). Lists or tuples while the graph is built:
+    their items are the very int objects of ``index`` (no boxing), and they
+    are quicker to walk than arrays. Only the compiled arrays outlive the
+    build.
     """
 
-    __slots__ = ("hi", "lo", "sources", "targets")
+    __slots__ = ("counts", "keys", "sources")
 
-    def __init__(self, n: int) -> None:
-        self.sources: list[int] = []
-        self.targets: list[int] = []
-        self.lo = _zeros("q", n)
-        self.hi = _zeros("q", n)
+    def __init__(self, keys: Sequence[int], counts: list[int], sources: Sequence[int]) -> None:
+        self.keys = keys
+        self.counts = counts
+        self.sources = sources
+
+
+#: Containers whose iteration has no side effects and cannot be a string of ids.
+_PLAIN_DEPENDENCIES = frozenset({list, tuple, set, frozenset})
+
+
+def _resolve_plain(
+    dependencies: Mapping[Any, Iterable[Any]], index: dict[Any, int]
+) -> _Edges | None:
+    """Map ids to indices with C-level loops; ``None`` if anything is unusual.
+
+    Covers the usual input: a dict of lists, tuples or sets of known ids.
+    Anything else (a string, a generator, an unknown or unhashable id)
+    returns ``None`` and :func:`_resolve` goes through it task by task,
+    which names the problem. Nothing here has side effects, so redoing the
+    work there is safe.
+    """
+    if not isinstance(dependencies, dict):
+        return None
+    groups = dependencies.values()
+    if not set(map(type, groups)) <= _PLAIN_DEPENDENCIES:
+        return None
+    counts = list(map(len, groups))
+    try:
+        keys = _positions(index, dependencies, len(counts))
+        sources = _positions(index, chain.from_iterable(groups), sum(counts))
+    except Exception:  # _resolve raises the precise error
+        return None
+    return _Edges(keys, counts, sources)
+
+
+def _positions(index: Mapping[Any, int], ids: Iterable[Any], count: int) -> Sequence[int]:
+    """``[index[i] for i in ids]``, as fast as the standard library can look them up.
+
+    ``itemgetter`` does every lookup in one C call (a quarter quicker than
+    ``map``); it returns a bare item, not a tuple, when given one id.
+    """
+    if count > 1:
+        found: tuple[int, ...] = itemgetter(*ids)(index)
+        return found
+    return list(map(index.__getitem__, ids))
 
 
 def _resolve(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]) -> _Edges:
-    """Map ids to indices and check them.
+    """Map ids to indices and check them, one task at a time.
 
     A dependency listed twice is kept twice: every count and traversal
     stays consistent (a task then waits for two releases by the same
     upstream, which come together), so deduplicating would only cost time.
     """
-    edges = _Edges(len(index))
-    sources, targets, lo, hi = edges.sources, edges.targets, edges.lo, edges.hi
+    keys: list[int] = []
+    counts: list[int] = []
+    sources: list[int] = []
     position = index.__getitem__
     for task_id, deps in dependencies.items():
         ti = index.get(task_id)
@@ -122,11 +167,9 @@ def _resolve(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any, int]
             raise UnknownDependencyError(task_id, missing) from None
         except TypeError:  # deps is not iterable, or holds an unhashable id
             raise _bad_dependencies(task_id, deps) from None
-        end = len(sources)
-        lo[ti] = start
-        hi[ti] = end
-        targets += [ti] * (end - start)
-    return edges
+        keys.append(ti)
+        counts.append(len(sources) - start)
+    return _Edges(keys, counts, sources)
 
 
 def _bad_dependencies(task_id: Any, deps: object) -> TypeError:
@@ -148,38 +191,100 @@ def _without_edges(dependencies: Mapping[Any, Iterable[Any]], index: Mapping[Any
     return True
 
 
-def _compile_successors(n: int, edges: _Edges) -> tuple[array[int], array[int], array[int]]:
-    """CSR successor lists (offsets, successors) and out-degrees."""
-    counts = [0] * n
-    for d in edges.sources:
-        counts[d] += 1
-    outdeg = array("q", counts)
-    offsets = array("q", accumulate(counts, initial=0))
-    filled: list[int] = [0] * len(edges.sources)
-    cursor = offsets.tolist()
-    for d, t in zip(edges.sources, edges.targets, strict=True):
-        filled[cursor[d]] = t
-        cursor[d] += 1
-    return offsets, array("q", filled), outdeg
+def _compile_successors(n: int, edges: _Edges) -> tuple[array[int], array[int]]:
+    """CSR successor lists: ``offsets`` (``n + 1`` items) and ``successors``.
+
+    A counting sort of the edges by upstream task; it is stable, so each
+    task's successors keep the order in which ``dependencies`` named them.
+    The fill writes straight into arrays: smaller to walk than lists of
+    int objects, and they are what the graph keeps.
+    """
+    sources, keys, indegree = edges.sources, edges.keys, edges.counts
+    outdegree = [0] * n
+    for d in sources:
+        outdegree[d] += 1
+    offsets = array("q", accumulate(outdegree, initial=0))
+    cursor = offsets[:-1]
+    filled = _zeros("q", len(sources))
+    targets: Iterable[int]  # the downstream task of each edge, parallel to sources
+    if len(keys) == len(sources) and 0 not in indegree:  # one dependency each
+        targets = keys
+    else:  # each key, as a 1-tuple, repeated as often as it has dependencies
+        targets = chain.from_iterable(map(mul, zip(keys), indegree))
+    for d, t in zip(sources, targets, strict=True):
+        c = cursor[d]
+        filled[c] = t
+        cursor[d] = c + 1
+    return offsets, filled
+
+
+#: Marks a task whose rank is final in :func:`_rank_in_given_order`.
+_DONE = -1
+
+
+def _rank_in_given_order(n: int, edges: _Edges, weight: list[Any] | None) -> list[Any] | None:
+    """Upward ranks in one backward pass over ``dependencies``; ``None`` if that cannot work.
+
+    Usual input lists a task's dependencies before the task itself. Walked
+    backwards, every task then comes after all of its successors, so its
+    rank is final when it is reached, and it pushes that rank up to its
+    predecessors. A task pushed to after it was done (the order is not
+    topological, or there is a cycle) loses its ``_DONE`` mark; counting
+    the marks finds that, and the caller falls back to
+    :func:`_rank_from_exits`.
+
+    Without weights the result is ``rank - 1`` (cheaper to merge; the
+    priorities only use differences); with weights it is the rank.
+    """
+    keys = edges.keys
+    best: list[Any] = [0] * n if weight is None else [0.0] * n
+    rank: list[Any] = [0] * n
+    upstream = reversed(edges.sources)  # each task's predecessors, last task first
+    if weight is None:
+        for t, k in zip(reversed(keys), reversed(edges.counts), strict=True):
+            rank[t] = r = best[t] + 1
+            best[t] = _DONE
+            for d in islice(upstream, k):
+                if r > best[d]:
+                    best[d] = r
+    else:
+        for t, k in zip(reversed(keys), reversed(edges.counts), strict=True):
+            rank[t] = r = best[t] + weight[t]
+            best[t] = _DONE
+            for d in islice(upstream, k):
+                if r > best[d]:
+                    best[d] = r
+    if best.count(_DONE) != len(keys):
+        return None
+    if weight is None:  # keys: r + _DONE; the others: best (= rank - 1, as rank is 0)
+        return list(map(add, rank, best))
+    return [r if b == _DONE else b + w for r, b, w in zip(rank, best, weight, strict=True)]
 
 
 def _rank_from_exits(
-    n: int, edges: _Edges, outdeg: array[int], cost: Mapping[int, float] | None
-) -> tuple[array[float], list[int]]:
+    n: int, edges: _Edges, outdeg: list[int], weight: list[Any] | None
+) -> tuple[list[Any], list[int]]:
     """Upward ranks by Kahn's algorithm run backwards from the exits.
 
-    One pass does both jobs: it computes every rank, and the tasks it never
-    reaches are exactly those on or upstream of a cycle (``order`` is then
-    shorter than ``n``).
+    Works for any order of ``dependencies``. One pass does both jobs: it
+    computes every rank, and the tasks it never reaches are exactly those
+    on or upstream of a cycle (``order`` is then shorter than ``n``).
+    Without weights the ranks are ``rank - 1``, as in :func:`_rank_in_given_order`.
     """
-    remaining = array("q", outdeg)
-    best = array("d", [0.0]) * n
-    rank = array("d", [0.0]) * n
-    sources, lo, hi = edges.sources, edges.lo, edges.hi
+    lo = [0] * n
+    hi = [0] * n
+    end = 0
+    for t, k in zip(edges.keys, edges.counts, strict=True):
+        lo[t] = end
+        end += k
+        hi[t] = end
+    remaining = outdeg[:]
+    best: list[Any] = [0] * n if weight is None else [0.0] * n
+    rank: list[Any] = [0] * n
+    sources = edges.sources
     order = [i for i in range(n) if not outdeg[i]]
-    default = _default_cost(cost)
     for v in order:  # grows while we walk it
-        r = best[v] + (1.0 if cost is None else cost.get(v, default))
+        r = best[v] + (1 if weight is None else weight[v])
         rank[v] = r
         for u in sources[lo[v] : hi[v]]:
             if r > best[u]:
@@ -188,6 +293,8 @@ def _rank_from_exits(
             remaining[u] = left
             if not left:
                 order.append(u)
+    if weight is None:
+        rank = [r - 1 for r in rank]
     return rank, order
 
 
@@ -265,22 +372,15 @@ def _one_cycle(members: list[int], offsets: array[int], successors: array[int]) 
     return [*cycle, cycle[0]]
 
 
-def _priority_ranks(n: int, rank: array[float], integral: bool) -> array[int]:
+def _priority_ranks(rank: list[Any], integral: bool) -> array[int]:
     """Each task's place in the dispatch order as a small int: lower goes first.
 
     Equal places are broken at run time by the order tasks became ready.
     """
     if integral:
-        top = int(max(rank, default=0.0))
-        return array("q", [top - int(rank[i]) for i in range(n)])
-    order = sorted(range(n), key=rank.__getitem__, reverse=True)
-    places = _zeros("q", n)
-    place, previous = -1, None
-    for i in order:
-        if rank[i] != previous:
-            place, previous = place + 1, rank[i]
-        places[i] = place
-    return places
+        return array("q", map(sub, repeat(max(rank, default=0)), rank))
+    places = {r: place for place, r in enumerate(sorted(set(rank), reverse=True))}
+    return array("q", map(places.__getitem__, rank))
 
 
 def build_graph(
@@ -302,29 +402,72 @@ def build_graph(
     n = len(ids)
     if len(index) != n:
         raise ValueError("task ids must be unique")
-    if costs is None and _without_edges(dependencies or {}, index):
+    dependencies = dependencies or {}
+    if costs is None and _without_edges(dependencies, index):
         # Common for small runs (a wave, a single-task node): nothing to compile.
         return Graph(ids, index, _zeros("q", n + 1), array("q"), _zeros("q", n), _zeros("q", n))
-    edges = _resolve(dependencies or {}, index)
-    offsets, successors, outdeg = _compile_successors(n, edges)
-    cost_by_index = _resolve_costs(costs, index)
-    rank, reached = _rank_from_exits(n, edges, outdeg, cost_by_index)
-    if len(reached) < n:
-        raise _cycle_error(ids, offsets, successors, reached)
-    indegree = array("q", [h - lo for lo, h in zip(edges.lo, edges.hi, strict=True)])
+    edges = _resolve_plain(dependencies, index) or _resolve(dependencies, index)
+    offsets, successors = _compile_successors(n, edges)
+    weight = _weights(costs, index, n)
+    rank = _rank_in_given_order(n, edges, weight)
+    if rank is None:
+        outdeg = list(map(sub, offsets[1:], offsets[:-1]))
+        rank, reached = _rank_from_exits(n, edges, outdeg, weight)
+        if len(reached) < n:
+            raise _cycle_error(ids, offsets, successors, reached)
+    indegree = [0] * n
+    for t, k in zip(edges.keys, edges.counts, strict=True):
+        indegree[t] = k
     del edges
-    priority = _priority_ranks(n, rank, integral=cost_by_index is None)
-    return Graph(ids, index, offsets, successors, indegree, priority)
+    return Graph(
+        ids,
+        index,
+        offsets,
+        successors,
+        array("q", indegree),
+        _priority_ranks(rank, integral=weight is None),
+    )
 
 
-def _resolve_costs(
-    costs: Mapping[Any, float] | None, index: Mapping[Any, int]
-) -> dict[int, float] | None:
+def _weights(
+    costs: Mapping[Any, float] | None, index: Mapping[Any, int], n: int
+) -> list[float] | None:
+    """Each task's cost estimate (``None`` without ``costs``); checks ``costs``.
+
+    Tasks without an estimate are assumed to cost the mean of the given ones.
+    """
     if costs is None:
         return None
-    resolved: dict[int, float] = {}
-    if not costs:
-        return resolved
+    positions, values = _plain_costs(costs, index) or _checked_costs(costs, index)
+    default = sum(values) / len(values) if values else 1.0
+    weight = [default] * n
+    for i, value in zip(positions, values, strict=True):
+        weight[i] = value
+    return weight
+
+
+def _plain_costs(
+    costs: Mapping[Any, float], index: Mapping[Any, int]
+) -> tuple[list[int], list[float]] | None:
+    """Positions and values of a dict of valid costs in C-level loops; else ``None``."""
+    if not isinstance(costs, dict) or not set(map(type, costs.values())) <= {float, int}:
+        return None
+    try:
+        values = list(map(float, costs.values()))
+        positions = list(map(index.__getitem__, costs))
+    except Exception:  # _checked_costs raises the precise error
+        return None
+    if not all(map(ge, values, repeat(0.0))):  # also catches NaN
+        return None
+    return positions, values
+
+
+def _checked_costs(
+    costs: Mapping[Any, float], index: Mapping[Any, int]
+) -> tuple[list[int], list[float]]:
+    """Positions and values of the costs, checked one by one."""
+    positions: list[int] = []
+    values: list[float] = []
     for task_id, value in costs.items():
         i = index.get(task_id)
         if i is None:
@@ -332,12 +475,6 @@ def _resolve_costs(
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not value >= 0.0:  # also rejects NaN
             raise ValueError(f"cost of task {task_id!r} must be a number >= 0, got {value!r}")
-        resolved[i] = float(value)
-    return resolved
-
-
-def _default_cost(costs: Mapping[int, float] | None) -> float:
-    """Tasks without an estimate are assumed to cost the mean of the given ones."""
-    if not costs:
-        return 1.0
-    return sum(costs.values()) / len(costs)
+        positions.append(i)
+        values.append(float(value))
+    return positions, values
