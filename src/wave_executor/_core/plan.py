@@ -13,13 +13,14 @@ upstreams to succeed, a failure skips every pending descendant).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from heapq import heappop, heappush
 from itertools import compress
 from operator import not_
 
 from wave_executor._core.graph import Graph
-from wave_executor._core.ready import SEQ, GroupedReady, ReadyHeap
+from wave_executor._core.ready import SEQ, GroupedReady, ReadyBuckets, ReadyHeap, ready_set
 from wave_executor._core.status import TaskStatus, check_transition, code_of, status_of
 from wave_executor._core.triggers import (
     CLEANUP_RULES,
@@ -48,11 +49,13 @@ class Plan:
     """Mutable scheduling state of one execution over an immutable ``Graph``."""
 
     __slots__ = (
+        "_buckets",
         "_counts",
         "_graph",
         "_heap",
         "_n",
         "_order",
+        "_places",
         "_ready",
         "_rules",
         "_stale",
@@ -116,14 +119,20 @@ class Plan:
                 roots = [i for i in roots if state[i] == _PENDING]
         for i in roots:
             self._state[i] = _READY
-        self._ready: ReadyHeap | GroupedReady
-        #: Without groups, the ready heap's own lists, for ``take`` and ``succeed``
-        #: to use inline (None with groups).
+        self._ready: ReadyBuckets | ReadyHeap | GroupedReady
+        #: The ready set's own containers, for ``take`` and ``succeed`` to use
+        #: inline (each None, or empty, when the ready set is of another kind).
+        self._buckets: dict[int, int | deque[int]] | None = None
+        self._places: list[int] = []
         self._heap: list[int] | None = None
         self._order: list[int] = []
         if group_of is None:
-            self._ready = ReadyHeap([priority[i] for i in roots], roots)
-            self._heap, self._order = self._ready.heap, self._ready.order
+            distinct = max(priority, default=-1) + 1  # places are dense: 0, 1, ...
+            self._ready = ready_set([priority[i] for i in roots], roots, distinct, n)
+            if isinstance(self._ready, ReadyBuckets):
+                self._buckets, self._places = self._ready.buckets, self._ready.places
+            else:
+                self._heap, self._order = self._ready.heap, self._ready.order
         else:
             self._ready = GroupedReady(group_of, n_groups)
             for i in roots:
@@ -146,7 +155,7 @@ class Plan:
         return self._ready.available()
 
     @property
-    def ready(self) -> ReadyHeap | GroupedReady:
+    def ready(self) -> ReadyBuckets | ReadyHeap | GroupedReady:
         """The ready set; with groups, the runtime blocks and unblocks groups on it."""
         return self._ready
 
@@ -183,14 +192,15 @@ class Plan:
     def take(self) -> int | None:
         """The ready task with the highest priority, now RUNNING; None if none is ready."""
         heap = self._heap
-        if heap is None:
-            i = self._ready.pop()
-            if i is None:
+        if heap is not None:  # ReadyHeap.pop, inlined
+            if not heap:
                 return None
-        elif heap:
-            i = self._order[heappop(heap) % SEQ]  # ReadyHeap.pop, inlined
+            i = self._order[heappop(heap) % SEQ]
         else:
-            return None
+            popped = self._ready.pop()
+            if popped is None:
+                return None
+            i = popped
         state = self._state
         if state[i] == _READY:
             state[i] = _RUNNING
@@ -241,20 +251,41 @@ class Plan:
         if self._rules:
             return self._settle(i, _SUCCEEDED)
         graph = self._graph
-        offsets = graph.offsets
+        offsets, priority = graph.offsets, graph.priority
         waiting = self._waiting
-        heap, order = self._heap, self._order
+        successors = graph.successors[offsets[i] : offsets[i + 1]]
+        buckets = self._buckets
         released = 0
-        for s in graph.successors[offsets[i] : offsets[i + 1]]:
+        if buckets is not None:  # ReadyBuckets.push, inlined
+            places = self._places
+            for s in successors:
+                left = waiting[s] - 1
+                waiting[s] = left
+                if not left and state[s] == _PENDING:
+                    state[s] = _READY
+                    place = priority[s]
+                    bucket = buckets.get(place)
+                    if bucket is None:
+                        buckets[place] = s
+                        heappush(places, place)
+                    elif bucket.__class__ is int:
+                        buckets[place] = deque((bucket, s))
+                    else:
+                        bucket.append(s)  # type: ignore[union-attr]
+                    released += 1
+            self._ready.size += released  # type: ignore[union-attr]
+            return released
+        heap, order = self._heap, self._order
+        for s in successors:
             left = waiting[s] - 1
             waiting[s] = left
             # Only a PENDING task can reach zero here, so PENDING -> READY is legal.
             if not left and state[s] == _PENDING:
                 state[s] = _READY
                 if heap is None:
-                    self._ready.push(graph.priority[s], s)
+                    self._ready.push(priority[s], s)
                 else:  # ReadyHeap.push, inlined
-                    heappush(heap, graph.priority[s] * SEQ + len(order))
+                    heappush(heap, priority[s] * SEQ + len(order))
                     order.append(s)
                 released += 1
         return released

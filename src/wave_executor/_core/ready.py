@@ -1,35 +1,106 @@
 """Ready tasks, by priority, optionally split into groups that can be full.
 
-One heap serves a graph without groups. With groups, each group has its own
-heap, and a group whose window is full is *blocked*: ``pop`` then returns
-the best task among the groups that can still start one, so a full group
-never holds up another group's ready task, and priority order is kept
-among the free slots.
+Both serve the task with the best (lowest) place in the priority order
+(``Graph.priority``), and among equal places the one that became ready
+first. A graph without groups uses ``ReadyBuckets`` (a FIFO per place).
+With groups, each group has its own heap, and a group whose window is full
+is *blocked*: ``pop`` then returns the best task among the groups that can
+still start one, so a full group never holds up another group's ready task,
+and priority order is kept among the free slots.
 
-A heap key is ``place * SEQ + seq``: the task's place in the priority order
-(``Graph.priority``), then the order in which tasks became ready, so equal
-places are served first come, first served. ``seq`` indexes ``_order``,
-which says which task a key stands for. One int compares faster than a
-tuple.
+A group heap's key is ``place * SEQ + seq``: the place, then the order in
+which tasks became ready. ``seq`` indexes ``_order``, which says which task
+a key stands for. One int compares faster than a tuple.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from heapq import heapify, heappop, heappush
 
-__all__ = ["GroupedReady", "ReadyHeap"]
+__all__ = ["GroupedReady", "ReadyBuckets", "ReadyHeap", "ready_set"]
 
 
 SEQ = 1 << 40  # more than enough pushes for any run
 
 
-class ReadyHeap:
-    """All ready tasks in one priority heap (no groups).
+class ReadyBuckets:
+    """All ready tasks (no groups): a FIFO per priority place, and a heap of places.
 
-    ``heap`` and ``order`` are public for the plan's hot paths, which push
-    and pop inline (a method call per task costs as much as the heap
-    operation); both lists are only ever changed in place.
+    Tasks of one place come out in the order they became ready, as the
+    heap keys of ``GroupedReady`` order them, but a push or pop costs a dict
+    lookup and a deque operation instead of O(log ready) comparisons of
+    big ints: a graph has few distinct places ready at once (one per depth
+    level near the frontier), however many tasks are ready. A place with a
+    single ready task holds the bare index (no deque is made for it), so
+    graphs whose places are all distinct (chains, or ``costs=`` that all
+    differ) cost no more memory than a heap would.
+
+    ``places``, ``buckets`` and ``size`` are public for the plan's hot
+    paths, which push and pop inline; they are only ever changed in place.
+    """
+
+    __slots__ = ("buckets", "places", "size")
+
+    def __init__(self, places: Sequence[int], tasks: Sequence[int]) -> None:
+        #: Place -> its ready task (one) or a deque of them (several), oldest first.
+        self.buckets: dict[int, int | deque[int]] = {}
+        #: Heap of the places that have ready tasks.
+        self.places: list[int] = []
+        self.size = 0
+        for place, i in zip(places, tasks, strict=True):
+            self.push(place, i)
+
+    def push(self, place: int, i: int) -> None:
+        buckets = self.buckets
+        bucket = buckets.get(place)
+        if bucket is None:
+            buckets[place] = i
+            heappush(self.places, place)
+        elif bucket.__class__ is int:
+            buckets[place] = deque((bucket, i))
+        else:
+            bucket.append(i)  # type: ignore[union-attr]
+        self.size += 1
+
+    def pop(self) -> int | None:
+        """The index of the best ready task (removed), or None."""
+        if not self.size:
+            return None
+        self.size -= 1
+        places = self.places
+        place = places[0]
+        bucket = self.buckets[place]
+        if bucket.__class__ is int:
+            heappop(places)
+            del self.buckets[place]
+            return bucket
+        i: int = bucket.popleft()  # type: ignore[union-attr]
+        if not bucket:
+            heappop(places)
+            del self.buckets[place]
+        return i
+
+    def available(self) -> int:
+        """Ready tasks that a worker could start now."""
+        return self.size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def clear(self) -> None:
+        self.buckets.clear()
+        self.places.clear()
+        self.size = 0
+
+
+class ReadyHeap:
+    """All ready tasks in one heap of ``place * SEQ + seq`` keys (no groups).
+
+    For graphs whose places are mostly distinct (``costs=`` that differ,
+    chains), where ``ReadyBuckets`` would keep a dict entry per ready task
+    on top of a heap of as many places.
     """
 
     __slots__ = ("heap", "order")
@@ -152,3 +223,17 @@ class GroupedReady:
         self._order.clear()
         self._total = 0
         self._available = 0
+
+
+def ready_set(
+    places: Sequence[int], tasks: Sequence[int], distinct: int, n: int
+) -> ReadyBuckets | ReadyHeap:
+    """The ready set of a graph of ``n`` tasks, ``distinct`` priority places, no groups.
+
+    Buckets pay off when many ready tasks share a place (a graph without
+    ``costs=`` has one place per longest-path length); a heap when nearly
+    every task has a place of its own.
+    """
+    if distinct * 8 <= n or distinct <= 64:
+        return ReadyBuckets(places, tasks)
+    return ReadyHeap(places, tasks)
