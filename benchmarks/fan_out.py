@@ -29,7 +29,6 @@ import json
 import pathlib
 import statistics
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -56,7 +55,6 @@ def _pipefunc_worker(n: int, reps: int) -> None:
 
 
 async def _ours(n: int, reps: int) -> dict[str, list[float]]:
-    sys.path.insert(0, str(HERE.parent / "src"))
     from wave_executor import ChildId, DAGExecutor, WaveConfig
 
     executor = DAGExecutor(WaveConfig(emit_events=False))

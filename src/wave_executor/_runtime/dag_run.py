@@ -375,12 +375,12 @@ class DagRun:
         # is on; then ``_record_success`` does it (``retrying`` and events are
         # checked per task: both can change during the run).
         plain = (
-            self._fan is None
-            and self._recorder is None
+            self._recorder is None
             and self._probe is None
             and self._progress is None
             and not plan.ruled
         )
+        fan = self._fan  # run-time fan-out: its parents take _record_success
         done = 0
         while (
             window.active < window.limit and not self._stopping and (i := plan.take()) is not None
@@ -460,11 +460,19 @@ class DagRun:
                     self._leave_group(i, group_in_flight)
                 if breaker is not None:
                     circuits.success(breaker, clock(), task_id, self._attempt_of(i))
-                if plain and not retrying and not events.active:
+                if (
+                    plain
+                    and not retrying
+                    and not events.active
+                    and (fan is None or i not in fan.parents)
+                ):
                     # _record_success for a first-attempt success nobody watches.
-                    table.record(i, start, clock(), output)
+                    end = clock()
+                    table.record(i, start, end, output)
                     released = plan.succeed(i)
-                    if not plan.unfinished:
+                    if fan is not None and i in fan.parent_of:
+                        self._child_ended(fan, i, end)
+                    elif not plan.unfinished:
                         self._finish()
                     elif self._workers < window.limit and (released > 1 or groups is not None):
                         self._spawn(reserved=1)
