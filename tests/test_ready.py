@@ -9,11 +9,23 @@ from wave_executor._core.graph import build_graph
 from wave_executor._core.plan import Plan
 from wave_executor._core.ready import GroupedReady, ReadyBuckets, ReadyHeap, ready_set
 
-# A script of operations: ("push", place) pushes the next task index at that place, ("pop",) pops.
+# A script of operations: ("push", place) pushes the next task index at that place,
+# ("push_all", place, k) the next k at once (a fan-out's children), ("pop",) pops.
 operations = st.lists(
-    st.one_of(st.tuples(st.just("push"), st.integers(0, 6)), st.tuples(st.just("pop"))),
+    st.one_of(
+        st.tuples(st.just("push"), st.integers(0, 6)),
+        st.tuples(st.just("push_all"), st.integers(0, 6), st.integers(0, 4)),
+        st.tuples(st.just("pop")),
+    ),
     max_size=120,
 )
+
+
+def pushes(op: tuple[object, ...]) -> tuple[int, int]:
+    """(place, how many) of a push operation."""
+    place, count = op[1], op[2] if op[0] == "push_all" else 1
+    assert isinstance(place, int) and isinstance(count, int)
+    return place, count
 
 
 def expected_pops(script: list[tuple[object, ...]]) -> list[int | None]:
@@ -22,11 +34,11 @@ def expected_pops(script: list[tuple[object, ...]]) -> list[int | None]:
     out: list[int | None] = []
     pushed = 0
     for op in script:
-        if op[0] == "push":
-            place = op[1]
-            assert isinstance(place, int)
-            waiting.append((place, pushed))
-            pushed += 1
+        if op[0] != "pop":
+            place, count = pushes(op)
+            for _ in range(count):
+                waiting.append((place, pushed))
+                pushed += 1
         elif waiting:
             best = min(waiting)
             waiting.remove(best)
@@ -42,11 +54,15 @@ def actual_pops(
     out: list[int | None] = []
     pushed = 0
     for op in script:
-        if op[0] == "push":
-            place = op[1]
-            assert isinstance(place, int)
-            ready.push(place, pushed)
-            pushed += 1
+        if op[0] != "pop":
+            place, count = pushes(op)
+            tasks = range(pushed, pushed + count)
+            if op[0] == "push_all" and isinstance(ready, ReadyBuckets):
+                ready.push_all(place, tasks)
+            else:
+                for i in tasks:
+                    ready.push(place, i)
+            pushed += count
         else:
             out.append(ready.pop())
         assert len(ready) == ready.available() == pushed - sum(1 for i in out if i is not None)

@@ -410,9 +410,13 @@ class Plan:
             state[first + k] = _SUCCESS
         self.unfinished += count - len(completed)
         place = self._graph.priority[parent]
-        push = self._ready.push
-        for i in range(first, first + count):
-            if state[i] == _READY:
+        children = range(first, first + count)
+        ready = [i for i in children if state[i] == _READY] if completed else children
+        if isinstance(self._ready, ReadyBuckets):
+            self._ready.push_all(place, ready)
+        else:
+            push = self._ready.push
+            for i in ready:
                 push(place, i)
         return first
 

@@ -64,6 +64,23 @@ class ReadyBuckets:
             bucket.append(i)  # type: ignore[union-attr]
         self.size += 1
 
+    def push_all(self, place: int, tasks: Sequence[int]) -> None:
+        """``push(place, i)`` for each of ``tasks`` in order (a fan-out's children)."""
+        if len(tasks) < 2:
+            for i in tasks:
+                self.push(place, i)
+            return
+        bucket = self.buckets.get(place)
+        if bucket is None:
+            self.buckets[place] = deque(tasks)
+            heappush(self.places, place)
+        elif bucket.__class__ is int:
+            self.buckets[place] = queue = deque((bucket,))
+            queue.extend(tasks)
+        else:
+            bucket.extend(tasks)  # type: ignore[union-attr]
+        self.size += len(tasks)
+
     def pop(self) -> int | None:
         """The index of the best ready task (removed), or None."""
         if not self.size:
