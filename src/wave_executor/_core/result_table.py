@@ -236,14 +236,18 @@ class TaskResultTable(Mapping[Any, TaskResult]):
             r.skip_reason = None
             yield r
 
-    def _walk_any(self) -> Iterator[TaskResult]:
-        codes = self._status
+    def _rows(self) -> Iterator[tuple[int, Any, int, Any, float, float]]:
+        """``(index, id, code, output, start, end)`` of every task with a result, in id order."""
         rows: Iterator[tuple[int, Any, int, Any, float, float]] = zip(  # aligned prefixes
-            range(len(self._ids)), self._ids, codes, self._outputs, self._start, self._end,
+            range(len(self._ids)), self._ids, self._status, self._outputs, self._start, self._end,
             strict=False,
         )  # fmt: skip
         if not self._complete():
-            rows = compress(rows, map(_IS_TERMINAL.__getitem__, codes))
+            rows = compress(rows, map(_IS_TERMINAL.__getitem__, self._status))
+        return rows
+
+    def _walk_any(self) -> Iterator[TaskResult]:
+        rows = self._rows()
         wave_id, offset, errors, retries = self.wave_id, self._offset, self._errors, self._retries
         reasons, blank, cls, status_of_code = self.skip_reasons, _blank, TaskResult, _STATUS_OF
         skipped, upstream_failed = _SKIPPED_CODE, _UPSTREAM_FAILED
@@ -324,13 +328,7 @@ class TaskResultTable(Mapping[Any, TaskResult]):
 
     def to_dicts(self) -> dict[str, dict[str, Any]]:
         """``{str(id): result.to_dict()}`` of every task with a result, without the records."""
-        codes = self._status
-        rows: Iterator[tuple[int, Any, int, Any, float, float]] = zip(  # aligned prefixes
-            range(len(self._ids)), self._ids, codes, self._outputs, self._start, self._end,
-            strict=False,
-        )  # fmt: skip
-        if not self._complete():
-            rows = compress(rows, map(_IS_TERMINAL.__getitem__, codes))
+        rows = self._rows()
         wave_id, offset, errors, retries = self.wave_id, self._offset, self._errors, self._retries
         reasons, text_of_code = self.skip_reasons, _STATUS_TEXT
         seconds: dict[int, str] = {}
