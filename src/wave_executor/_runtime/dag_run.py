@@ -451,15 +451,8 @@ class DagRun:
                 )
             else:
                 window.active -= 1
-                if window.limit < window.ceiling:
-                    limit = window.limit
-                    window.success(in_flight)
-                    if window.limit > limit:  # a wider window: workers for it
-                        self._spawn(reserved=1)
-                if groups is not None:
-                    self._leave_group(i, group_in_flight)
-                if breaker is not None:
-                    circuits.success(breaker, clock(), task_id, self._attempt_of(i))
+                if window.limit < window.ceiling or groups is not None or breaker is not None:
+                    self._succeeded(i, task_id, in_flight, group_in_flight, breaker)
                 if (
                     plain
                     and not retrying
@@ -481,6 +474,28 @@ class DagRun:
             done += 1
             if not done % _YIELD_EVERY:
                 await asyncio.sleep(0)
+
+    def _succeeded(
+        self,
+        i: int,
+        task_id: Any,
+        in_flight: int,
+        group_in_flight: int,
+        breaker: CircuitBreaker | None,
+    ) -> None:
+        """An attempt succeeded (its slot is free already): feed the adaptive windows,
+        leave its group, close its breaker's probe. The hot loop calls this only when
+        one of them applies."""
+        window = self._window
+        if window.limit < window.ceiling:
+            limit = window.limit
+            window.success(in_flight)
+            if window.limit > limit:  # a wider window: workers for it
+                self._spawn(reserved=1)
+        if self._groups is not None:
+            self._leave_group(i, group_in_flight)
+        if breaker is not None:
+            self._circuits.success(breaker, self._now(), task_id, self._attempt_of(i))
 
     def _attempt_failed(
         self, i: int, task_id: Any, spec: Any, exc: BaseException, start: float,
@@ -1257,15 +1272,7 @@ class DagRun:
             )
         else:
             window.active -= 1
-            if window.limit < window.ceiling:
-                limit = window.limit
-                window.success(in_flight)
-                if window.limit > limit:
-                    self._spawn(reserved=1)
-            if groups is not None:
-                self._leave_group(i, group_in_flight)
-            if breaker is not None:
-                circuits.success(breaker, clock(), task_id, self._attempt_of(i))
+            self._succeeded(i, task_id, in_flight, group_in_flight, breaker)
             self._record_success(i, task_id, start, output)
             early.succeeded(i)
 
