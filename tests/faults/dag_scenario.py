@@ -25,6 +25,7 @@ from tests.faults.harness import (
     pending_tasks,
     run_scenario,
     terminal_counts,
+    watch_events,
 )
 from wave_executor import (
     AdaptiveSemaphore,
@@ -280,13 +281,6 @@ class DagFaultRun:
                 raise Flaky(f"{task_id} failed")
             return task_id
 
-        def on_sync(event_type: str, event: dict[str, Any]) -> None:
-            faults.hit("callback.sync")
-
-        async def on_async(event_type: str, event: dict[str, Any]) -> None:
-            faults.hit("callback.async")
-            await asyncio.sleep(0)
-
         def group_of(task_id: str, spec: Any) -> str | None:
             faults.hit("groups")
             return "left" if task_id in ("b", "e") else None
@@ -305,8 +299,7 @@ class DagFaultRun:
         semaphore.faults = faults
         executor = DAGExecutor(CONFIG)
         executor.on_event(lambda t, e: self.events.append((t, e)))
-        executor.on_event(on_sync)
-        executor.on_event(on_async)
+        watch_events(executor, faults)
         store = FaultyStore(self.real, faults)
         loop = asyncio.get_running_loop()
         try:

@@ -70,6 +70,21 @@ class Faults:
             raise exc
 
 
+def watch_events(target: Any, faults: Faults) -> None:
+    """Register a sync and an async event callback on ``target``, each a fault site
+    (``callback.sync``, ``callback.async``)."""
+
+    def on_sync(event_type: str, event: dict[str, Any]) -> None:
+        faults.hit("callback.sync")
+
+    async def on_async(event_type: str, event: dict[str, Any]) -> None:
+        faults.hit("callback.async")
+        await asyncio.sleep(0)
+
+    target.on_event(on_sync)
+    target.on_event(on_async)
+
+
 def outcome_of(fired: BaseException | None, raised: BaseException | None) -> str:
     """How a fault ended, for the tally."""
     if fired is None:

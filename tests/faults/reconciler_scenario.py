@@ -22,6 +22,7 @@ from tests.faults.harness import (
     outcome_of,
     pending_tasks,
     run_scenario,
+    watch_events,
 )
 from wave_executor import WaveReconciler
 from wave_executor.store import ReconcilerCheckpoints, SQLiteStore
@@ -78,20 +79,12 @@ class ReconcilerFaultRun:
                 raise ConnectionError("c failed")
             return task_id
 
-        def on_sync(event_type: str, event: dict[str, Any]) -> None:
-            faults.hit("callback.sync")
-
-        async def on_async(event_type: str, event: dict[str, Any]) -> None:
-            faults.hit("callback.async")
-            await asyncio.sleep(0)
-
         store = ReconcilerCheckpoints(FaultyStore(self.real, faults))
         r = WaveReconciler(
             body, poll_interval_s=0.5, checkpoint_store=store, reconciler_id=self.rid
         )
         r.on_event(lambda t, e: self.events.append((t, e)))
-        r.on_event(on_sync)
-        r.on_event(on_async)
+        watch_events(r, faults)
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(GUARD_S):

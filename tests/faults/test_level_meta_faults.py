@@ -29,6 +29,7 @@ from tests.faults.harness import (
     run,
     tally,
     terminal_counts,
+    watch_events,
 )
 from wave_executor import LevelExecutor, MetaDAG, MetaDAGNodeSpec, RetryPolicy, WaveConfig
 from wave_executor.testing import VirtualClockEventLoop
@@ -53,13 +54,6 @@ def user_code(faults: Faults) -> dict[str, Callable[..., Any]]:
             raise ConnectionError("e failed once")
         return task_id
 
-    def on_sync(event_type: str, event: dict[str, Any]) -> None:
-        faults.hit("callback.sync")
-
-    async def on_async(event_type: str, event: dict[str, Any]) -> None:
-        faults.hit("callback.async")
-        await asyncio.sleep(0)
-
     def key_of(task_id: Any, spec: Any) -> str:
         faults.hit("circuit_key")
         return "service"
@@ -70,8 +64,6 @@ def user_code(faults: Faults) -> dict[str, Callable[..., Any]]:
 
     return {
         "body": body,
-        "on_sync": on_sync,
-        "on_async": on_async,
         "key_of": key_of,
         "group_of": group_of,
     }
@@ -81,8 +73,7 @@ async def level_run(faults: Faults, events: list[tuple[str, dict[str, Any]]]) ->
     code = user_code(faults)
     executor = LevelExecutor(CONFIG)
     executor.on_event(lambda t, e: events.append((t, e)))
-    executor.on_event(code["on_sync"])
-    executor.on_event(code["on_async"])
+    watch_events(executor, faults)
     return await executor.execute(
         TASKS, DEPS, code["body"], circuit_key=code["key_of"], groups=code["group_of"]
     )
@@ -94,8 +85,7 @@ async def meta_run(faults: Faults, events: list[tuple[str, dict[str, Any]]]) -> 
     meta.add_node(MetaDAGNodeSpec("first", TASKS, code["body"], task_dependencies=DEPS))
     meta.add_node(MetaDAGNodeSpec("second", {"x": {}, "y": {}}, code["body"]), depends_on="first")
     meta.on_event(lambda t, e: events.append((t, e)))
-    meta.on_event(code["on_sync"])
-    meta.on_event(code["on_async"])
+    watch_events(meta, faults)
     return await meta.execute()
 
 
